@@ -27,6 +27,8 @@ export const KNOWN_BUGS = [
   "read-before-noop",
   /** Allow a config change before the leader has committed an entry of its own term. */
   "conf-before-noop",
+  /** Count the leader's own fsync of entries that a term change has since replaced (the Redpanda #3003 race). */
+  "persist-aba",
 ] as const;
 export type BugName = (typeof KNOWN_BUGS)[number];
 
