@@ -1,0 +1,78 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  brokerOnlySubjects,
+  clientPublishSubjects,
+  clusterNameProblem,
+  decodeTopicToken,
+  encodeTopicToken,
+  parseSubject,
+  subjects,
+  topicNameProblem,
+} from "./subjects.js";
+import { FlotillaError } from "./errors.js";
+import { DecodeError } from "./decode-error.js";
+
+test("subjects - every subject starts with flotilla.<cluster>.", () => {
+  assert.equal(subjects.raft("prod", 3), "flotilla.prod.raft.3");
+  assert.equal(subjects.produce("prod", "orders", 0), "flotilla.prod.p.orders.0.produce");
+  assert.equal(subjects.fetch("prod", "orders", 12), "flotilla.prod.p.orders.12.fetch");
+  assert.equal(subjects.metadata("prod"), "flotilla.prod.metadata");
+  assert.equal(subjects.admin("prod"), "flotilla.prod.admin");
+  assert.equal(subjects.controller("prod"), "flotilla.prod.controller");
+  assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin"]);
+  assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller"]);
+});
+
+test("subjects - a topic with dots stays one token and maps back one-to-one", () => {
+  assert.equal(subjects.produce("c", "orders.eu.v2", 1), "flotilla.c.p.orders~eu~v2.1.produce");
+  for (const topic of ["a", "orders.eu", "..x", "_internal-topic.1", "A".repeat(249), "a_b", "a-b.c_d"]) {
+    const token = encodeTopicToken(topic);
+    assert.ok(!token.includes("."), token);
+    assert.equal(decodeTopicToken(token), topic);
+  }
+  // Kafka's own collision ('.' vs '_') does not happen here.
+  assert.notEqual(encodeTopicToken("a.b"), encodeTopicToken("a_b"));
+});
+
+test("subjects - names are validated with a message that says what is wrong", () => {
+  assert.equal(topicNameProblem("orders"), undefined);
+  assert.match(topicNameProblem("")!, /empty/);
+  assert.match(topicNameProblem(".")!, /not allowed/);
+  assert.match(topicNameProblem("..")!, /not allowed/);
+  assert.match(topicNameProblem("a".repeat(250))!, /250 characters, at most 249/);
+  for (const bad of ["a b", "a*b", "a>b", "a~b", "a/b", "ünï", "a\nb"]) assert.match(topicNameProblem(bad)!, /may contain only/, bad);
+  assert.equal(clusterNameProblem("flotilla"), undefined);
+  for (const bad of ["", "a.b", "a*", ">", "x".repeat(65), "a b"]) assert.ok(clusterNameProblem(bad), bad);
+
+  assert.throws(() => subjects.produce("c", "bad topic", 0), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_TOPIC");
+  assert.throws(() => subjects.produce("c", "t", -1), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_PARTITION");
+  assert.throws(() => subjects.produce("c", "t", 1.5), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_PARTITION");
+  assert.throws(() => subjects.metadata("a.b"), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_CONFIG");
+  assert.throws(() => subjects.raft("c", 0), RangeError);
+});
+
+test("subjects - parseSubject inverts the builders and rejects anything else", () => {
+  assert.deepEqual(parseSubject(subjects.raft("c", 7)), { kind: "raft", cluster: "c", brokerId: 7 });
+  assert.deepEqual(parseSubject(subjects.produce("c", "a.b", 3)), { kind: "produce", cluster: "c", topic: "a.b", partition: 3 });
+  assert.deepEqual(parseSubject(subjects.fetch("c", "t", 0)), { kind: "fetch", cluster: "c", topic: "t", partition: 0 });
+  for (const kind of ["metadata", "admin", "controller"] as const) assert.deepEqual(parseSubject(`flotilla.c.${kind}`), { kind, cluster: "c" });
+  for (const bad of [
+    "",
+    "flotilla",
+    "other.c.metadata",
+    "flotilla.c.raft.0",
+    "flotilla.c.raft.01",
+    "flotilla.c.raft.x",
+    "flotilla.c.p.t.1",
+    "flotilla.c.p.t.-1.produce",
+    "flotilla.c.p.t.1.delete",
+    "flotilla.c.p.~.1.produce",
+    "flotilla.c.p.a*b.1.fetch",
+    "flotilla.c.p.t.99999999999.fetch",
+    "flotilla.c.metadata.extra",
+    "flotilla.a*.metadata",
+  ]) {
+    assert.throws(() => parseSubject(bad), DecodeError, bad);
+  }
+});
