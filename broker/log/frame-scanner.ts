@@ -1,0 +1,91 @@
+/**
+ * Reads the frames of one segment file in order, from a position up to an end, in large reads.
+ * Used by recovery (with `verify`), index rebuilds, and reads by offset or Raft index.
+ */
+import { read } from "node:fs";
+import { decodeFrame, FRAME_HEADER_SIZE, FrameError, type FrameHeader } from "./frame.js";
+
+export function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+export type ScanStep =
+  /** `buf[at .. at + header.length)` holds the frame; valid until the next call to `next`. */
+  | { type: "frame"; header: FrameHeader; position: number; buf: Buffer; at: number }
+  | { type: "end" }
+  /** The bytes at `position` are not a whole, valid frame: a torn or corrupt tail. */
+  | { type: "bad"; position: number; reason: string };
+
+export class FrameScanner {
+  private buf: Buffer;
+  /** File position of buf[0]. */
+  private bufStart: number;
+  private bufLength = 0;
+  private cursor: number;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    private readonly end: number,
+    private readonly verify: boolean,
+    chunkSize = 1 << 20,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(FRAME_HEADER_SIZE, Math.min(chunkSize, end - start)));
+    this.bufStart = start;
+    this.cursor = start;
+  }
+
+  /** File position of the next frame. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  async next(): Promise<ScanStep> {
+    for (;;) {
+      if (this.cursor >= this.end) return { type: "end" };
+      const at = this.cursor - this.bufStart;
+      let header: FrameHeader | undefined;
+      try {
+        header = decodeFrame(this.buf.subarray(0, this.bufLength), at, this.verify);
+      } catch (err) {
+        if (err instanceof FrameError) return { type: "bad", position: this.cursor, reason: err.message };
+        throw err;
+      }
+      if (header) {
+        if (this.cursor + header.length > this.end) {
+          return { type: "bad", position: this.cursor, reason: "frame runs past the end of the file" };
+        }
+        this.cursor += header.length;
+        return { type: "frame", header, position: this.cursor - header.length, buf: this.buf, at };
+      }
+      // Not enough bytes buffered: the frame (or its header) continues past the buffer. A whole
+      // header has been length-checked by decodeFrame, so `need` is at most MAX_FRAME_SIZE.
+      const have = this.bufLength - at;
+      const need = have < FRAME_HEADER_SIZE ? FRAME_HEADER_SIZE : this.buf.readUInt32LE(at + 4);
+      if (this.cursor + need > this.end) {
+        return { type: "bad", position: this.cursor, reason: `torn frame: ${this.end - this.cursor} bytes left at the end of the file` };
+      }
+      await this.fill(at, need);
+    }
+  }
+
+  /** Moves the unread bytes to the front and reads more, growing the buffer to hold `need` bytes. */
+  private async fill(at: number, need: number): Promise<void> {
+    const keep = this.bufLength - at;
+    if (need > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(need);
+      this.buf.copy(bigger, 0, at, this.bufLength);
+      this.buf = bigger;
+    } else {
+      this.buf.copy(this.buf, 0, at, this.bufLength);
+    }
+    this.bufStart += at;
+    this.bufLength = keep;
+    const want = Math.min(this.buf.length - keep, this.end - (this.bufStart + keep));
+    const n = await readAt(this.fd, this.buf, keep, want, this.bufStart + keep);
+    if (n === 0) throw new Error(`unexpected end of file at ${this.bufStart + keep}`);
+    this.bufLength += n;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Group commit: many appends, one fsync, then all their waiters are released.
+ *
+ * One committer serves a whole broker (every partition's log). A log calls `sync(file, done)` after
+ * a write to `file` has completed. Flush cycles run one at a time: a cycle takes every file that is
+ * dirty at its start, fdatasyncs them all (spread over the worker pool, on threads other than the
+ * event loop) and then calls the `done` of every request it took. A request made while a cycle runs
+ * waits for the next one, because that cycle may have started before the write it follows.
+ *
+ * So the cost grows with flush cycles, not with partitions or appends: under load a cycle covers
+ * everything written during the previous one.
+ *
+ * Results of one cycle are delivered failures first, then successes, synchronously. A log with
+ * files in both groups (after a segment roll) therefore learns of the failure before it could
+ * acknowledge a later append, and the acknowledged prefix stays a prefix.
+ */
+import { Piscina } from "piscina";
+import type { FileRef } from "./file-ref.js";
+import type { FsyncFailure, FsyncTask } from "./fsync-worker.js";
+
+/** Runs fdatasync on fds somewhere that is not the event loop. Tests replace it to inject faults. */
+export interface Syncer {
+  /** Syncs every fd; resolves with the ones that failed. */
+  sync(fds: number[]): Promise<FsyncFailure[]>;
+  /** How many sync calls may usefully run at once. */
+  readonly parallelism: number;
+  close(): Promise<void>;
+}
+
+/** The Piscina-backed syncer: one task per slice of the cycle's files, never one per append. */
+export class PiscinaSyncer implements Syncer {
+  private readonly pool: Piscina<FsyncTask, FsyncFailure[]>;
+  readonly parallelism: number;
+
+  constructor(options: { threads?: number } = {}) {
+    // fdatasync waits on the device, not the CPU, so two threads on a 2-core machine overlap one
+    // file's flush with another's; more would only queue in the block layer.
+    this.parallelism = options.threads ?? 2;
+    this.pool = new Piscina<FsyncTask, FsyncFailure[]>({
+      filename: new URL("./fsync-worker.js", import.meta.url).href,
+      minThreads: 1,
+      maxThreads: this.parallelism,
+      // Flush cycles come every few milliseconds under load; keep threads warm between bursts.
+      idleTimeout: 30_000,
+      // At most one task per thread per cycle is ever queued; a bound only guards against bugs.
+      maxQueue: "auto",
+    });
+  }
+
+  sync(fds: number[]): Promise<FsyncFailure[]> {
+    return this.pool.run({ fds });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+export type SyncDone = (err?: Error) => void;
+
+export interface CommitterStats {
+  /** Flush cycles completed. */
+  cycles: number;
+  /** fdatasync calls made (files synced, summed over cycles). */
+  fsyncs: number;
+  /** sync requests satisfied (one per completed write batch of a log). */
+  requests: number;
+}
+
+export class GroupCommitter {
+  private dirty = new Map<FileRef, SyncDone[]>();
+  private running = false;
+  private scheduled = false;
+  private closedError: Error | undefined;
+  private idleWaiters: Array<() => void> = [];
+  readonly stats: CommitterStats = { cycles: 0, fsyncs: 0, requests: 0 };
+
+  constructor(private readonly syncer: Syncer) {}
+
+  /** Calls `done` once a flush cycle that started after this call has synced `file`. */
+  sync(file: FileRef, done: SyncDone): void {
+    if (this.closedError) {
+      done(this.closedError);
+      return;
+    }
+    const waiters = this.dirty.get(file);
+    if (waiters) waiters.push(done);
+    else {
+      file.pin();
+      this.dirty.set(file, [done]);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.running || this.scheduled || this.dirty.size === 0) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: every write completion already in this poll phase joins the
+    // cycle, which is most of the batching under load, at no added latency when idle.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.cycle();
+    });
+  }
+
+  private async cycle(): Promise<void> {
+    this.running = true;
+    const batch = this.dirty;
+    this.dirty = new Map();
+    const files = [...batch.keys()];
+    const slices = slice(files, this.syncer.parallelism);
+    const failed = new Map<number, Error>();
+    const results = await Promise.allSettled(slices.map((s) => this.syncer.sync(s.map((f) => f.fd))));
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") {
+        for (const f of r.value) failed.set(f.fd, Object.assign(new Error(f.message), { code: f.code }));
+      } else {
+        for (const f of slices[i]) failed.set(f.fd, r.reason instanceof Error ? r.reason : new Error(String(r.reason)));
+      }
+    });
+    this.stats.cycles++;
+    this.stats.fsyncs += files.length;
+    // Failures first (see the module comment), then successes.
+    for (const [file, waiters] of batch) {
+      const err = failed.get(file.fd);
+      if (err) for (const done of waiters) done(err);
+    }
+    for (const [file, waiters] of batch) {
+      if (!failed.has(file.fd)) {
+        this.stats.requests += waiters.length;
+        for (const done of waiters) done();
+      }
+    }
+    for (const file of files) file.unpin();
+    this.running = false;
+    if (this.dirty.size > 0) this.schedule();
+    else for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when no cycle is running or pending. */
+  idle(): Promise<void> {
+    if (!this.running && !this.scheduled && this.dirty.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Finishes pending cycles, then refuses new requests and stops the syncer. */
+  async close(): Promise<void> {
+    await this.idle();
+    this.closedError = new Error("group committer closed");
+    await this.syncer.close();
+  }
+}
+
+function slice<T>(items: T[], parts: number): T[][] {
+  const n = Math.max(1, Math.min(parts, items.length));
+  const out: T[][] = Array.from({ length: n }, () => []);
+  items.forEach((item, i) => out[i % n].push(item));
+  return out;
+}

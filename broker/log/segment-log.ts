@@ -1,0 +1,817 @@
+/**
+ * SegmentLog: one partition replica's log, which is also its Raft log.
+ *
+ * On disk, a directory of segment files (`<base offset, 20 digits>.log`) holding frames (see
+ * `frame.ts`: one Raft entry each, a record batch or a control entry, with its Raft index, term,
+ * offset and batch id), plus a sparse index per sealed segment (`.index`, see `segment-index.ts`).
+ * The offset ↔ Raft index mapping is in every frame header, so it survives restarts with the data
+ * it describes and never has to be re-derived by counting.
+ *
+ * The append path, step by step:
+ * 1. `append(entries)` queues the entries and returns a promise for their durability. Nothing is
+ *    checked or copied on the caller's turn.
+ * 2. The write pump (one per log, so writes and truncations stay in order) takes every queued
+ *    append, checks each continues the log (Raft index + 1, base offset = next offset), builds a
+ *    52-byte header per entry, rolls the segment if it is full, and writes all headers and payloads
+ *    with one positioned `writev` on the libuv pool. A slow disk delays the pump, never the event
+ *    loop; appends that arrive meanwhile coalesce into the next write.
+ * 3. When the write completes, the segment's in-memory state (length, index, last index/offset)
+ *    moves forward, so readers only ever see whole frames, and the file is handed to the broker's
+ *    GroupCommitter, which fdatasyncs it in its next flush cycle on a worker thread.
+ * 4. When that cycle finishes, every append covered by the write resolves, in append order.
+ *
+ * Any write or fsync failure is fail-stop (see `log-error.ts`): later appends are refused, nothing
+ * written before is touched, and reopening recovers.
+ *
+ * Recovery on open: sealed segments with a valid index file are trusted after re-checking their
+ * last frame; others, and always the last segment, are scanned frame by frame with both CRCs. The
+ * first bad frame ends the log: the file is cut there, later segments are deleted, and what was cut
+ * is logged. Retention deletes whole segments from the front; suffix truncation (Raft conflicts)
+ * cuts from a Raft index.
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { writev } from "node:fs";
+import type { Logger } from "pino";
+import { pino } from "pino";
+import { fileSize, FileRef, openFileRef, truncateFile } from "./file-ref.js";
+import { encodeFrame, FrameKind, frameBatchId, FRAME_HEADER_SIZE, type FrameHeader, type FrameInput } from "./frame.js";
+import { FrameScanner } from "./frame-scanner.js";
+import type { GroupCommitter } from "./group-committer.js";
+import { ioError, LogError, LogErrorCode } from "./log-error.js";
+import { Segment, INDEX_SUFFIX, indexPath, parseSegmentName, SEGMENT_SUFFIX, segmentPath } from "./segment.js";
+import { SegmentIndex } from "./segment-index.js";
+
+/** One Raft entry to append: a record batch (offsets stamped) or a control entry (no offsets). */
+export type AppendEntry =
+  | { kind: "batch"; index: number; term: number; batch: Buffer; batchId?: Uint8Array; entryType?: number }
+  | { kind: "control"; index: number; term: number; entryType: number; data: Uint8Array };
+
+/** An entry read back from the log. `payload` is a copy the caller may keep. */
+export interface StoredEntry {
+  kind: "batch" | "control";
+  index: number;
+  term: number;
+  entryType: number;
+  /** Batch: its base offset. Control: the log's next offset when it was appended. */
+  offset: bigint;
+  /** Batch: the producer's batch id (zeros if none was given). */
+  batchId?: Buffer;
+  payload: Buffer;
+}
+
+/** The narrow I/O seam: the one syscall on the append path, replaceable to inject disk faults. */
+export interface LogIo {
+  writev(fd: number, buffers: Buffer[], position: number): Promise<number>;
+}
+
+const nodeIo: LogIo = {
+  writev: (fd, buffers, position) =>
+    new Promise((resolve, reject) => writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n)))),
+};
+
+export interface SegmentLogOptions {
+  dir: string;
+  committer: GroupCommitter;
+  logger?: Logger;
+  /** Roll to a new segment past this many bytes. Default 64 MiB. */
+  segmentBytes?: number;
+  /** Roll a segment older than this (so time retention can delete it). Default 7 days. */
+  segmentMs?: number;
+  /** Bytes between sparse index points. Default 4 KiB. */
+  indexIntervalBytes?: number;
+  /** Where an empty log starts: the Raft index and offset of its first entry. Default 1 and 0. */
+  initialIndex?: number;
+  initialOffset?: bigint;
+  io?: LogIo;
+}
+
+export interface RetentionPolicy {
+  now: number;
+  /** Delete segments whose newest record is older than this. */
+  retentionMs?: number;
+  /** Delete the oldest segments while the log stays at least this big without them. */
+  retentionBytes?: number;
+  /** Never delete a segment holding an entry above this Raft index (e.g. not yet snapshotted). */
+  maxIndex?: number;
+}
+
+interface Deferred {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+interface AppendOp extends Deferred {
+  type: "append";
+  entries: AppendEntry[];
+  /** Entries of this op already written (an op may span a segment roll). */
+  written: number;
+  /** Frames built when the op was checked; undefined until then. */
+  frames?: Array<{ header: Buffer; payload: Buffer; info: FrameHeader }>;
+}
+
+interface TaskOp extends Deferred {
+  type: "task";
+  run: () => Promise<void>;
+}
+
+type Op = AppendOp | TaskOp;
+
+interface AwaitingDurability extends Deferred {
+  /** The write whose sync makes this op durable. */
+  writeSeq: number;
+  /** Raft index of the op's last entry (-1 for a flush): what a truncation compares. */
+  lastIndex: number;
+}
+
+/** Most entries and bytes one writev carries (1024 iovecs is Linux's IOV_MAX). */
+const MAX_WRITE_FRAMES = 512;
+const MAX_WRITE_BYTES = 16 * 1024 * 1024;
+
+export class SegmentLog {
+  private readonly dir: string;
+  private readonly committer: GroupCommitter;
+  private readonly log: Logger;
+  private readonly segmentBytes: number;
+  private readonly segmentMs: number;
+  private readonly intervalBytes: number;
+  private readonly io: LogIo;
+  /** Sorted by base offset (and Raft index); the last one is the active segment. */
+  private segments: Segment[] = [];
+  /** Where the next entry goes when there are no segments. */
+  private emptyNext: { index: number; offset: number };
+  private dirRef!: FileRef;
+  private dirDirty = false;
+
+  private queue: Op[] = [];
+  private pumping = false;
+  /** The pump's view of the end, ahead of the written state while a write is in flight. */
+  private tail = { index: 0, term: 0, offset: 0 };
+  private writeSeq = 0;
+  private durableSeq = 0;
+  private awaiting: AwaitingDurability[] = [];
+  private failure: LogError | undefined;
+  private closed = false;
+
+  private constructor(options: SegmentLogOptions) {
+    this.dir = options.dir;
+    this.committer = options.committer;
+    this.log = (options.logger ?? pino({ level: "warn" }, pino.destination(2))).child({ component: "segment-log", dir: options.dir });
+    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.segmentMs = options.segmentMs ?? 7 * 24 * 3600 * 1000;
+    this.intervalBytes = options.indexIntervalBytes ?? 4096;
+    this.io = options.io ?? nodeIo;
+    this.emptyNext = { index: options.initialIndex ?? 1, offset: Number(options.initialOffset ?? 0n) };
+  }
+
+  /** Opens (creating if needed) and recovers the log in `options.dir`. */
+  static async open(options: SegmentLogOptions): Promise<SegmentLog> {
+    const log = new SegmentLog(options);
+    await log.recover();
+    return log;
+  }
+
+  // ---- state (whole written frames only) ----
+
+  /** Raft index of the first entry (or of the next one when the log is empty). */
+  get firstIndex(): number {
+    return this.segments.length > 0 ? this.segments[0].baseIndex : this.emptyNext.index;
+  }
+
+  /** Raft index of the last written entry (firstIndex - 1 when empty). */
+  get lastIndex(): number {
+    return this.segments.length > 0 ? this.active().lastIndex : this.emptyNext.index - 1;
+  }
+
+  /** Term of the last written entry, or undefined when the log is empty. */
+  get lastTerm(): number | undefined {
+    return this.segments.length > 0 ? this.active().lastTerm : undefined;
+  }
+
+  /** The first offset still in the log. */
+  get logStartOffset(): bigint {
+    return BigInt(this.segments.length > 0 ? this.segments[0].baseOffset : this.emptyNext.offset);
+  }
+
+  /** The offset the next record will get (the log end offset). */
+  get nextOffset(): bigint {
+    return BigInt(this.segments.length > 0 ? this.active().nextOffset : this.emptyNext.offset);
+  }
+
+  get sizeBytes(): number {
+    return this.segments.reduce((n, s) => n + s.length, 0);
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Term of the entry at Raft index `i`, or undefined outside [firstIndex, lastIndex]. */
+  termAt(i: number): number | undefined {
+    const seg = this.segmentForIndex(i);
+    return seg && i <= seg.lastIndex ? seg.termAt(i) : undefined;
+  }
+
+  private active(): Segment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  // ---- append ----
+
+  /**
+   * Appends entries (in Raft index order, continuing the log) and resolves once they are on disk.
+   * Rejects with a LogError: NON_CONTIGUOUS if they do not continue the log, TRUNCATED if a later
+   * truncation removed them first, DISK_FULL / READ_ONLY / IO_ERROR / LOG_FAILED on I/O failure.
+   */
+  append(entries: AppendEntry[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.enqueue({ type: "append", entries, written: 0, resolve, reject });
+    });
+  }
+
+  /** Resolves when everything appended before this call is durable. */
+  flush(): Promise<void> {
+    return this.append([]);
+  }
+
+  private enqueue(op: Op): void {
+    if (this.closed) op.reject(new LogError(LogErrorCode.Closed, `log ${this.dir} is closed`));
+    else if (this.failure) op.reject(this.failedError());
+    else {
+      this.queue.push(op);
+      void this.pump();
+    }
+  }
+
+  private failedError(): LogError {
+    return new LogError(LogErrorCode.LogFailed, `log ${this.dir} failed earlier (${this.failure?.message}); reopen it`, { cause: this.failure });
+  }
+
+  private runTask(run: () => Promise<void>): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue({ type: "task", run, resolve, reject }));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        if (this.failure) {
+          for (const op of this.queue.splice(0)) op.reject(this.failedError());
+          break;
+        }
+        const op = this.queue[0];
+        if (op.type === "task") {
+          this.queue.shift();
+          try {
+            await op.run();
+            op.resolve();
+          } catch (err) {
+            op.reject(err as Error);
+          }
+        } else {
+          await this.writeQueuedAppends();
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Checks an op against the pump's tail and builds its frames; false (op rejected) if it does not fit. */
+  private prepare(op: AppendOp): boolean {
+    const tail = { ...this.tail };
+    const frames: NonNullable<AppendOp["frames"]> = [];
+    try {
+      for (const e of op.entries) {
+        if (e.index !== tail.index + 1) throw new LogError(LogErrorCode.NonContiguous, `entry index ${e.index} does not follow ${tail.index}`);
+        if (e.term < tail.term) throw new LogError(LogErrorCode.NonContiguous, `entry ${e.index} has term ${e.term} below ${tail.term}`);
+        const input: FrameInput =
+          e.kind === "batch"
+            ? { kind: FrameKind.Batch, index: e.index, term: e.term, entryType: e.entryType ?? 0, batch: e.batch, batchId: e.batchId }
+            : { kind: FrameKind.Control, index: e.index, term: e.term, entryType: e.entryType, data: e.data };
+        const frame = encodeFrame(input, tail.offset);
+        if (frame.info.offset !== tail.offset) {
+          throw new LogError(LogErrorCode.NonContiguous, `batch at index ${e.index} has base offset ${frame.info.offset}, the log is at ${tail.offset}`);
+        }
+        frames.push(frame);
+        tail.index = e.index;
+        tail.term = e.term;
+        tail.offset = frame.info.nextOffset;
+      }
+    } catch (err) {
+      op.reject(err instanceof LogError ? err : new LogError(LogErrorCode.NonContiguous, (err as Error).message, { cause: err }));
+      return false;
+    }
+    op.frames = frames;
+    this.tail = tail;
+    return true;
+  }
+
+  private needsRoll(seg: Segment, pendingBytes: number, frame: FrameHeader): boolean {
+    const size = seg.length + pendingBytes;
+    if (size === 0) return false;
+    // A segment is named by its base offset, so never roll to a segment with the same base
+    // offset (a run of control frames takes no offsets): grow this one a little instead.
+    if (frame.offset <= seg.baseOffset) return false;
+    return size + frame.length > this.segmentBytes || Date.now() - seg.openedAt > this.segmentMs;
+  }
+
+  /** One pass of the pump: takes queued appends up to a roll or a task, and writes them at once. */
+  private async writeQueuedAppends(): Promise<void> {
+    const first = this.queue[0] as AppendOp;
+    if (!first.frames && !this.prepare(first)) {
+      this.queue.shift();
+      return;
+    }
+    if (first.entries.length === 0) {
+      this.queue.shift();
+      this.awaitDurable(first, this.writeSeq);
+      return;
+    }
+    let seg = this.segments.length > 0 ? this.active() : undefined;
+    const firstFrame = first.frames![first.written].info;
+    if (!seg || this.needsRoll(seg, 0, firstFrame)) {
+      if (seg) await this.seal(seg);
+      seg = await this.createSegment(firstFrame);
+      if (!seg) return;
+    }
+    const position = seg.length;
+    const buffers: Buffer[] = [];
+    const infos: FrameHeader[] = [];
+    const completed: AppendOp[] = [];
+    let bytes = 0;
+    gather: while (this.queue.length > 0) {
+      const op = this.queue[0];
+      if (op.type !== "append") break;
+      if (!op.frames && !this.prepare(op)) {
+        this.queue.shift();
+        continue;
+      }
+      const frames = op.frames!;
+      while (op.written < frames.length) {
+        const f = frames[op.written];
+        if (infos.length > 0 && (this.needsRoll(seg, bytes, f.info) || infos.length >= MAX_WRITE_FRAMES || bytes + f.info.length > MAX_WRITE_BYTES)) {
+          break gather;
+        }
+        buffers.push(f.header, f.payload);
+        infos.push(f.info);
+        bytes += f.info.length;
+        op.written++;
+      }
+      this.queue.shift();
+      completed.push(op);
+    }
+    if (infos.length === 0) {
+      for (const op of completed) this.awaitDurable(op, this.writeSeq);
+      return;
+    }
+    let n: number;
+    try {
+      n = await this.io.writev(seg.file.fd, buffers, position);
+    } catch (err) {
+      this.fail(ioError(`write to ${seg.path} at ${position}`, err));
+      for (const op of completed) op.reject(this.failedError());
+      return;
+    }
+    if (n !== bytes) {
+      this.fail(new LogError(LogErrorCode.DiskFull, `short write to ${seg.path}: ${n} of ${bytes} bytes (disk full?)`));
+      for (const op of completed) op.reject(this.failedError());
+      return;
+    }
+    let at = position;
+    for (const info of infos) {
+      seg.addFrame(info, at);
+      at += info.length;
+    }
+    const seq = ++this.writeSeq;
+    for (const op of completed) this.awaitDurable(op, seq);
+    this.requestSync(seg, seq);
+  }
+
+  private awaitDurable(op: AppendOp, writeSeq: number): void {
+    if (writeSeq <= this.durableSeq) {
+      op.resolve();
+      return;
+    }
+    const lastIndex = op.entries.length > 0 ? op.entries[op.entries.length - 1].index : -1;
+    this.awaiting.push({ writeSeq, lastIndex, resolve: op.resolve, reject: op.reject });
+  }
+
+  /** Hands the segment (and the directory, after creates and deletes) to the group committer. */
+  private requestSync(seg: Segment, seq: number): void {
+    const files = [seg.file];
+    if (this.dirDirty) {
+      files.push(this.dirRef);
+      this.dirDirty = false;
+    }
+    let pending = files.length;
+    for (const f of files) {
+      this.committer.sync(f, (err) => {
+        if (err) this.fail(ioError(`fdatasync of ${f.path}`, err));
+        else if (--pending === 0 && !this.failure) this.onDurable(seq);
+      });
+    }
+  }
+
+  private onDurable(seq: number): void {
+    if (seq <= this.durableSeq) return;
+    this.durableSeq = seq;
+    let i = 0;
+    while (i < this.awaiting.length && this.awaiting[i].writeSeq <= seq) this.awaiting[i++].resolve();
+    this.awaiting.splice(0, i);
+  }
+
+  private fail(err: LogError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.log.error({ err }, "log failed: refusing appends until reopened");
+    for (const w of this.awaiting.splice(0)) w.reject(err);
+  }
+
+  /** Opens a new segment whose first frame will be `first`. Undefined (log failed) on error. */
+  private async createSegment(first: FrameHeader): Promise<Segment | undefined> {
+    const path = segmentPath(this.dir, first.offset);
+    let file: FileRef;
+    try {
+      // "w+": a file of that name can only be a leftover of a deleted segment; start it empty.
+      file = await openFileRef(path, "w+");
+    } catch (err) {
+      this.fail(ioError(`create ${path}`, err));
+      for (const op of this.queue.splice(0)) op.reject(this.failedError());
+      return undefined;
+    }
+    const seg = new Segment(path, first.offset, first.index, file, new SegmentIndex(this.intervalBytes));
+    this.segments.push(seg);
+    this.dirDirty = true;
+    return seg;
+  }
+
+  /** Writes the index file of a segment that will get no more appends (best effort: it is a cache). */
+  private async seal(seg: Segment): Promise<void> {
+    try {
+      await writeFile(indexPath(this.dir, seg.baseOffset), seg.index.encode(seg.summary()));
+    } catch (err) {
+      this.log.warn({ err, segment: seg.path }, "could not write the segment index; it will be rebuilt on open");
+    }
+  }
+
+  // ---- truncation and retention ----
+
+  /**
+   * Removes the entries at Raft index `index` and above (Raft's uncommitted suffix). Appends still
+   * waiting for durability that it removes reject with TRUNCATED. Resolves once the files are cut.
+   */
+  truncateFromIndex(index: number): Promise<void> {
+    return this.runTask(() => this.truncateNow(index));
+  }
+
+  /** Removes every batch holding `offset` or a later offset, and every entry after them. */
+  truncateFromOffset(offset: bigint): Promise<void> {
+    return this.runTask(async () => {
+      const target = Number(offset);
+      const found = await this.findFrame((h) => h.kind === FrameKind.Batch && h.nextOffset > target, this.segmentForOffset(target));
+      if (found !== undefined) await this.truncateNow(found.index);
+    });
+  }
+
+  private async truncateNow(index: number): Promise<void> {
+    if (index > this.lastIndex) return;
+    if (index < this.firstIndex) {
+      throw new LogError(LogErrorCode.OutOfRange, `cannot truncate from ${index}: the log starts at ${this.firstIndex}`);
+    }
+    // Appends not yet durable that lose any entry reject; the rest still wait for their sync.
+    const truncated = new LogError(LogErrorCode.Truncated, `entries from ${index} were truncated before they were durable`);
+    this.awaiting = this.awaiting.filter((w) => {
+      if (w.lastIndex < index) return true;
+      w.reject(truncated);
+      return false;
+    });
+    // Delete whole segments from the newest down, so a crash midway leaves a prefix of the log.
+    while (this.segments.length > 0 && this.active().baseIndex >= index) {
+      const seg = this.segments.pop()!;
+      this.emptyNext = { index: seg.baseIndex, offset: seg.baseOffset };
+      await this.deleteSegmentFiles(seg);
+    }
+    if (this.segments.length > 0 && this.active().lastIndex >= index) {
+      const seg = this.active();
+      const rebuilt = await this.rescan(seg, index);
+      try {
+        await truncateFile(seg.file, rebuilt.length);
+      } catch (err) {
+        this.fail(ioError(`truncate ${seg.path}`, err));
+        throw this.failure;
+      }
+      // The segment is active again: a sealed index file would describe the old length.
+      await rm(indexPath(this.dir, seg.baseOffset), { force: true });
+      this.segments[this.segments.length - 1] = rebuilt;
+      this.requestSync(rebuilt, this.writeSeq);
+    }
+    this.tail = this.endState();
+    this.log.info({ fromIndex: index, lastIndex: this.lastIndex }, "truncated log suffix");
+  }
+
+  /** Re-reads `seg` from its start, keeping only frames below Raft index `stop`. */
+  private async rescan(seg: Segment, stop: number): Promise<Segment> {
+    const fresh = new Segment(seg.path, seg.baseOffset, seg.baseIndex, seg.file, new SegmentIndex(this.intervalBytes));
+    const scanner = new FrameScanner(seg.file.fd, 0, seg.length, false);
+    for (;;) {
+      const step = await scanner.next();
+      if (step.type !== "frame" || step.header.index >= stop) break;
+      fresh.addFrame(step.header, step.position);
+    }
+    return fresh;
+  }
+
+  private endState(): { index: number; term: number; offset: number } {
+    if (this.segments.length === 0) return { index: this.emptyNext.index - 1, term: 0, offset: this.emptyNext.offset };
+    const a = this.active();
+    return { index: a.lastIndex, term: a.lastTerm, offset: a.nextOffset };
+  }
+
+  /**
+   * Deletes whole segments from the front by time and size; never the active segment. Returns how
+   * many segments were deleted.
+   */
+  enforceRetention(policy: RetentionPolicy): Promise<number> {
+    let deleted = 0;
+    return this.runTask(async () => {
+      let total = this.sizeBytes;
+      while (this.segments.length > 1) {
+        const seg = this.segments[0];
+        if (policy.maxIndex !== undefined && seg.lastIndex > policy.maxIndex) break;
+        const expired = policy.retentionMs !== undefined && seg.maxTimestamp < policy.now - policy.retentionMs;
+        const oversize = policy.retentionBytes !== undefined && total - seg.length >= policy.retentionBytes;
+        if (!expired && !oversize) break;
+        this.segments.shift();
+        total -= seg.length;
+        await this.deleteSegmentFiles(seg);
+        deleted++;
+        this.log.info({ segment: seg.path, expired, oversize }, "retention deleted segment");
+      }
+    }).then(() => deleted);
+  }
+
+  /**
+   * Drops the whole log and starts it empty at (`index`, `offset`): for a follower that installs a
+   * snapshot past its log. Resolves once the files are gone.
+   */
+  reset(index: number, offset: bigint): Promise<void> {
+    return this.runTask(async () => {
+      for (const w of this.awaiting.splice(0)) w.reject(new LogError(LogErrorCode.Truncated, "log reset by a snapshot"));
+      while (this.segments.length > 0) await this.deleteSegmentFiles(this.segments.pop()!);
+      this.emptyNext = { index, offset: Number(offset) };
+      this.tail = this.endState();
+    });
+  }
+
+  private async deleteSegmentFiles(seg: Segment): Promise<void> {
+    await rm(indexPath(this.dir, seg.baseOffset), { force: true });
+    await rm(seg.path, { force: true });
+    this.dirDirty = true;
+    await seg.file.close();
+  }
+
+  // ---- reads ----
+
+  private segmentForOffset(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid].baseOffset <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  private segmentForIndex(index: number): Segment | undefined {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found: Segment | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.segments[mid].baseIndex <= index) {
+        found = this.segments[mid];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The first frame from segment `from` on that matches, or undefined. */
+  private async findFrame(match: (h: FrameHeader) => boolean, from: number): Promise<FrameHeader | undefined> {
+    for (let s = from; s < this.segments.length; s++) {
+      const seg = this.segments[s];
+      const scanner = new FrameScanner(seg.file.fd, 0, seg.length, false);
+      for (;;) {
+        const step = await scanner.next();
+        if (step.type !== "frame") break;
+        if (match(step.header)) return step.header;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Record batches from `offset` on, as raw bytes back to back: the batch holding `offset` first,
+   * then whole batches while they fit in `maxBytes` (always at least one batch if there is any) and
+   * start below `maxOffset` (the high watermark). Control entries are skipped. Empty at the end.
+   */
+  async read(offset: bigint, maxBytes: number, maxOffset?: bigint): Promise<Buffer> {
+    const target = Number(offset);
+    const limit = maxOffset === undefined ? Infinity : Number(maxOffset);
+    if (this.segments.length === 0 || target >= this.active().nextOffset) return Buffer.alloc(0);
+    if (target < this.segments[0].baseOffset) {
+      throw new LogError(LogErrorCode.OutOfRange, `offset ${offset} is below the log start ${this.segments[0].baseOffset}`);
+    }
+    const parts: Buffer[] = [];
+    let total = 0;
+    const first = this.segmentForOffset(target);
+    scan: for (let s = first; s < this.segments.length; s++) {
+      const seg = this.segments[s];
+      const start = s === first ? seg.index.lookupOffset(target).position : 0;
+      const end = seg.length;
+      seg.file.pin();
+      try {
+        const scanner = new FrameScanner(seg.file.fd, start, end, false, Math.min(1 << 20, maxBytes + this.intervalBytes + FRAME_HEADER_SIZE));
+        for (;;) {
+          const step = await scanner.next();
+          if (step.type !== "frame") break;
+          const h = step.header;
+          if (h.kind !== FrameKind.Batch || h.nextOffset <= target) continue;
+          const size = h.length - FRAME_HEADER_SIZE;
+          if (h.offset >= limit || (total > 0 && total + size > maxBytes)) break scan;
+          const from = step.at + FRAME_HEADER_SIZE;
+          parts.push(Buffer.from(step.buf.subarray(from, from + size)));
+          total += size;
+          if (total >= maxBytes) break scan;
+        }
+      } finally {
+        seg.file.unpin();
+      }
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+  }
+
+  /** Entries with Raft index in [lo, hi), up to about `maxBytes` of payload (at least one). */
+  async readEntries(lo: number, hi: number, maxBytes: number): Promise<StoredEntry[]> {
+    if (lo < this.firstIndex) throw new LogError(LogErrorCode.OutOfRange, `index ${lo} is below the log start ${this.firstIndex}`);
+    const out: StoredEntry[] = [];
+    let total = 0;
+    const startSeg = this.segmentForIndex(lo);
+    if (!startSeg) return out;
+    scan: for (let s = this.segments.indexOf(startSeg); s < this.segments.length; s++) {
+      const seg = this.segments[s];
+      const start = s === this.segments.indexOf(startSeg) ? seg.index.lookupIndex(lo).position : 0;
+      seg.file.pin();
+      try {
+        const scanner = new FrameScanner(seg.file.fd, start, seg.length, false);
+        for (;;) {
+          const step = await scanner.next();
+          if (step.type !== "frame") break;
+          const h = step.header;
+          if (h.index < lo) continue;
+          if (h.index >= hi) break scan;
+          const size = h.length - FRAME_HEADER_SIZE;
+          if (out.length > 0 && total + size > maxBytes) break scan;
+          out.push(toStoredEntry(h, step.buf, step.at));
+          total += size;
+        }
+      } finally {
+        seg.file.unpin();
+      }
+    }
+    return out;
+  }
+
+  // ---- open and close ----
+
+  private async recover(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    this.dirRef = await openFileRef(this.dir, "r");
+    const names = await readdir(this.dir);
+    const bases = names
+      .map((n) => parseSegmentName(n, SEGMENT_SUFFIX))
+      .filter((b): b is number => b !== undefined)
+      .sort((a, b) => a - b);
+    for (const n of names) {
+      const b = parseSegmentName(n, INDEX_SUFFIX);
+      if (b !== undefined && !bases.includes(b)) await rm(indexPath(this.dir, b), { force: true });
+    }
+    for (let k = 0; k < bases.length; k++) {
+      const base = bases[k];
+      const path = segmentPath(this.dir, base);
+      const file = await openFileRef(path, "r+");
+      const size = await fileSize(file);
+      const isLast = k === bases.length - 1;
+      const prev = this.segments.length > 0 ? this.active() : undefined;
+      let seg = isLast ? undefined : await this.loadIndexed(path, base, file, size);
+      let cutAt: number | undefined;
+      if (!seg) {
+        const scanned = await this.scanSegment(path, base, file, size, prev);
+        seg = scanned.segment;
+        cutAt = scanned.cutAt;
+        if (!isLast && seg && cutAt === undefined) await this.seal(seg);
+      } else if (prev && (seg.baseIndex !== prev.lastIndex + 1 || seg.baseOffset < prev.nextOffset)) {
+        cutAt = 0;
+        seg = undefined;
+        this.log.error({ segment: path, prevLastIndex: prev.lastIndex }, "segment does not continue the one before it");
+      }
+      if (cutAt !== undefined) {
+        this.log.warn({ segment: path, position: cutAt, bytesCut: size - cutAt }, "cut a torn or corrupt log tail");
+        await truncateFile(file, cutAt);
+        await rm(indexPath(this.dir, base), { force: true });
+      }
+      if (seg) this.segments.push(seg);
+      else {
+        await rm(path, { force: true });
+        await file.close();
+      }
+      if (cutAt !== undefined && !isLast) {
+        // A hole in the middle: nothing after it can be part of the log.
+        for (const later of bases.slice(k + 1)) {
+          this.log.error({ segment: segmentPath(this.dir, later) }, "deleted a segment that follows a corrupt one");
+          await rm(indexPath(this.dir, later), { force: true });
+          await rm(segmentPath(this.dir, later), { force: true });
+        }
+        break;
+      }
+    }
+    if (this.segments.length > 0) {
+      this.emptyNext = { index: this.active().lastIndex + 1, offset: this.active().nextOffset };
+    }
+    this.tail = this.endState();
+  }
+
+  /** A sealed segment from its index file, if that is valid and its last frame still checks out. */
+  private async loadIndexed(path: string, base: number, file: FileRef, size: number): Promise<Segment | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(indexPath(this.dir, base));
+    } catch {
+      return undefined;
+    }
+    const decoded = SegmentIndex.decode(bytes, this.intervalBytes);
+    if (!decoded || decoded.summary.length !== size) return undefined;
+    const first = decoded.index.lookupIndex(0);
+    if (first.position !== 0 || first.offset !== base) return undefined;
+    const scanner = new FrameScanner(file.fd, decoded.summary.lastFramePosition, size, true);
+    const last = await scanner.next();
+    if (last.type !== "frame" || last.header.index !== decoded.summary.lastIndex || last.position + last.header.length !== size) {
+      return undefined;
+    }
+    const seg = new Segment(path, base, first.index, file, decoded.index);
+    seg.adopt(decoded.summary);
+    return seg;
+  }
+
+  /** Scans a segment verifying every frame; `cutAt` is where the good frames stop, if before the end. */
+  private async scanSegment(
+    path: string,
+    base: number,
+    file: FileRef,
+    size: number,
+    prev: Segment | undefined,
+  ): Promise<{ segment?: Segment; cutAt?: number }> {
+    const scanner = new FrameScanner(file.fd, 0, size, true);
+    let seg: Segment | undefined;
+    for (;;) {
+      const step = await scanner.next();
+      if (step.type === "end") return { segment: seg };
+      if (step.type === "bad") {
+        this.log.warn({ segment: path, position: step.position, reason: step.reason }, "bad frame found during recovery");
+        return { segment: seg, cutAt: step.position };
+      }
+      const h = step.header;
+      const last = seg ?? prev;
+      const continues = last ? h.index === last.lastIndex + 1 && h.offset >= last.nextOffset && h.term >= last.lastTerm : true;
+      if (!continues || (!seg && h.offset !== base)) {
+        this.log.warn({ segment: path, position: step.position, index: h.index }, "frame does not continue the log");
+        return { segment: seg, cutAt: step.position };
+      }
+      seg ??= new Segment(path, base, h.index, file, new SegmentIndex(this.intervalBytes));
+      seg.addFrame(h, step.position);
+    }
+  }
+
+  /** Waits for queued work and durability of every append, then closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (!this.failure) await this.flush().catch(() => undefined);
+    this.closed = true;
+    for (const w of this.awaiting.splice(0)) w.reject(new LogError(LogErrorCode.Closed, `log ${this.dir} closed`));
+    for (const seg of this.segments) await seg.file.close();
+    await this.dirRef.close();
+  }
+}
+
+function toStoredEntry(h: FrameHeader, buf: Buffer, at: number): StoredEntry {
+  const from = at + FRAME_HEADER_SIZE;
+  const payload = Buffer.from(buf.subarray(from, at + h.length));
+  return h.kind === FrameKind.Batch
+    ? { kind: "batch", index: h.index, term: h.term, entryType: h.entryType, offset: BigInt(h.offset), batchId: Buffer.from(frameBatchId(buf, at)), payload }
+    : { kind: "control", index: h.index, term: h.term, entryType: h.entryType, offset: BigInt(h.offset), payload };
+}
