@@ -1,3 +1,4 @@
+import { allocUninitialized } from "./bytes.js";
 import { DecodeError } from "./decode-error.js";
 
 /**
@@ -100,7 +101,9 @@ export class MsgpackWriter {
       this.byte(0xdb);
       this.u32(len);
     }
-    if (this.bytes) utf8Encoder.encodeInto(s, this.bytes.subarray(this.pos, this.pos + len));
+    if (this.bytes && utf8Encoder.encodeInto(s, this.bytes.subarray(this.pos, this.pos + len)).written !== len) {
+      throw new Error(`msgpack: string did not encode to the ${len} bytes measured`);
+    }
     this.pos += len;
   }
 
@@ -121,13 +124,17 @@ export class MsgpackWriter {
   }
 }
 
-/** Runs `write` once to measure, then again into a buffer of exactly that size. */
+/**
+ * Runs `write` once to measure, then again into a buffer of exactly that size. `write` must do the
+ * same both times; the check below keeps uninitialized memory from ever reaching the wire.
+ */
 export function encodeMsgpack(write: (w: MsgpackWriter) => void): Uint8Array {
   const measure = new MsgpackWriter(null);
   write(measure);
-  const out = new Uint8Array(measure.pos);
+  const out = allocUninitialized(measure.pos);
   const w = new MsgpackWriter(out);
   write(w);
+  if (w.pos !== out.length) throw new Error(`msgpack: measured ${out.length} bytes but wrote ${w.pos}`);
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { crc32c } from "@node-rs/crc32";
+import { allocUninitialized } from "./bytes.js";
 import { DecodeError } from "./decode-error.js";
 
 /**
@@ -421,7 +422,7 @@ export function encodeRecordBatch(records: RecordInput[], opts: EncodeBatchOptio
   if (size - BATCH_LENGTH_PREFIX > INT32_MAX) throw new RangeError(`encodeRecordBatch: batch of ${size} bytes is too large`);
 
   // Pass 2: write.
-  const w = new Writer(new Uint8Array(size));
+  const w = new Writer(allocUninitialized(size));
   const dv = w.dv;
   dv.setBigInt64(OFF_BASE_OFFSET, baseOffset);
   dv.setInt32(OFF_BATCH_LENGTH, size - BATCH_LENGTH_PREFIX);
@@ -451,6 +452,8 @@ export function encodeRecordBatch(records: RecordInput[], opts: EncodeBatchOptio
       w.lengthPrefixed(r.headers![h].value);
     }
   }
+  // Every byte must be written: the buffer was not zero-filled.
+  if (w.pos !== size) throw new Error(`encodeRecordBatch: measured ${size} bytes but wrote ${w.pos}`);
   dv.setUint32(OFF_CRC, computeCrc(w.bytes, 0, size));
   return w.bytes;
 }
