@@ -205,6 +205,17 @@ test("record batch - validateProducedBatch enforces what a leader checks", () =>
     () => validateProducedBatch(encodeRecordBatch([{ key: null, value: null }], { producerId: 5n })),
     /no base sequence/,
   );
+  // A record count the bytes cannot hold would let a client burn offsets the leader assigns blindly.
+  const inflated = encodeRecordBatch([{ key: null, value: b("x") }], { timestamp: 0n });
+  const dv = new DataView(inflated.buffer, inflated.byteOffset);
+  dv.setInt32(57, 1000);
+  dv.setInt32(23, 999);
+  dv.setUint32(17, crc32c(inflated.subarray(21)) >>> 0);
+  assert.throws(() => validateProducedBatch(inflated), /1000 records cannot fit in 8 bytes/);
+  const gzip = Uint8Array.from(one);
+  new DataView(gzip.buffer).setInt16(21, 1);
+  new DataView(gzip.buffer).setUint32(17, crc32c(gzip.subarray(21)) >>> 0);
+  assert.throws(() => validateProducedBatch(gzip), /compressed with gzip/);
 });
 
 test("record batch - iterateBatches walks consecutive batches and stops at a torn tail", () => {

@@ -71,7 +71,11 @@ export const BatchAttributes = {
   DeleteHorizon: 0x40,
 } as const;
 
-const CODEC_NAMES = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
+const CODEC_NAMES: readonly string[] = ["none", "gzip", "snappy", "lz4", "zstd"];
+
+function codecName(codec: number): string {
+  return CODEC_NAMES[codec] ?? `unknown codec ${codec}`;
+}
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -279,6 +283,11 @@ export function* iterateBatches(
  * Checks what a leader must check before accepting a producer's batch, as Kafka's LogValidator does:
  * exactly one whole batch, a matching CRC, at least one record, lastOffsetDelta = recordCount - 1,
  * no control batch, and a sequence number when the producer is idempotent. Returns the header.
+ *
+ * The leader assigns `recordCount` offsets without decoding the records, so the count must be
+ * believable: it may not exceed what the record bytes can hold. That bound needs uncompressed
+ * records, so compressed batches are refused (no client of ours compresses, and `decodeRecords`
+ * could not read them either).
  */
 export function validateProducedBatch(buf: Uint8Array): BatchHeader {
   const header = readBatchHeader(buf, 0);
@@ -286,7 +295,13 @@ export function validateProducedBatch(buf: Uint8Array): BatchHeader {
     throw new DecodeError(`produced batch: ${buf.length} bytes but the batch says ${header.size}; send exactly one batch`);
   }
   if (computeCrc(buf, 0, header.size) !== header.crc) throw new DecodeError("produced batch: CRC mismatch, the batch is corrupt");
+  const codec = header.attributes & BatchAttributes.CompressionMask;
+  if (codec !== 0) throw new DecodeError(`produced batch: compressed with ${codecName(codec)}, which is not supported`);
   if (header.recordCount === 0) throw new DecodeError("produced batch: no records");
+  const bodyBytes = header.size - RECORD_BATCH_HEADER_SIZE;
+  if (header.recordCount > bodyBytes / MIN_RECORD_SIZE) {
+    throw new DecodeError(`produced batch: ${header.recordCount} records cannot fit in ${bodyBytes} bytes`);
+  }
   if (header.lastOffsetDelta !== header.recordCount - 1) {
     throw new DecodeError(`produced batch: lastOffsetDelta ${header.lastOffsetDelta} does not match ${header.recordCount} records`);
   }
@@ -544,9 +559,7 @@ export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
   const h = readBatchHeader(batch, 0);
   if (computeCrc(batch, 0, h.size) !== h.crc) throw new DecodeError("record batch: CRC mismatch");
   const codec = h.attributes & BatchAttributes.CompressionMask;
-  if (codec !== 0) {
-    throw new DecodeError(`record batch: compressed with ${CODEC_NAMES[codec] ?? `codec ${codec}`}, which is not supported`);
-  }
+  if (codec !== 0) throw new DecodeError(`record batch: compressed with ${codecName(codec)}, which is not supported`);
   const bodyBytes = h.size - RECORD_BATCH_HEADER_SIZE;
   if (h.recordCount > bodyBytes / MIN_RECORD_SIZE) {
     throw new DecodeError(`record batch: ${h.recordCount} records cannot fit in ${bodyBytes} bytes`);
