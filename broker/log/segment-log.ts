@@ -369,13 +369,11 @@ export class SegmentLog {
     try {
       n = await this.io.writev(seg.file.fd, buffers, position);
     } catch (err) {
-      this.fail(ioError(`write to ${seg.path} at ${position}`, err));
-      for (const op of completed) op.reject(this.failedError());
+      this.failWrite(ioError(`write to ${seg.path} at ${position}`, err), completed);
       return;
     }
     if (n !== bytes) {
-      this.fail(new LogError(LogErrorCode.DiskFull, `short write to ${seg.path}: ${n} of ${bytes} bytes (disk full?)`));
-      for (const op of completed) op.reject(this.failedError());
+      this.failWrite(new LogError(LogErrorCode.DiskFull, `short write to ${seg.path}: ${n} of ${bytes} bytes (disk full?)`), completed);
       return;
     }
     let at = position;
@@ -386,6 +384,17 @@ export class SegmentLog {
     const seq = ++this.writeSeq;
     for (const op of completed) this.awaitDurable(op, seq);
     this.requestSync(seg, seq);
+  }
+
+  /** The appends in a failed write get its error; the ones queued behind it get LOG_FAILED. */
+  private failWrite(err: LogError, inWrite: AppendOp[]): void {
+    this.fail(err);
+    for (const op of inWrite) op.reject(err);
+    const head = this.queue[0];
+    if (head?.type === "append" && head.written > 0) {
+      this.queue.shift();
+      head.reject(err);
+    }
   }
 
   private awaitDurable(op: AppendOp, writeSeq: number): void {
