@@ -4,11 +4,79 @@
  * node's MemoryStorage and applied at once. Tests cut links, isolate nodes, drop message types
  * and tick nodes by hand. (The simulator, with faults and crashes, lives in broker/sim.)
  */
-import { EntryType, MessageType, emptyConfState, type Entry, type Message } from "../../protocol/raft.js";
+import {
+  EntryType,
+  MessageType,
+  emptyConfState,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+} from "../../protocol/raft.js";
 import { decodeConfChange } from "../../protocol/conf-change.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { RawNode } from "./raw-node.js";
-import type { RaftConfig, ReadState } from "./types.js";
+import type { RaftConfig, ReadState, Ready } from "./types.js";
+
+/**
+ * A config for node `id` with the test defaults (electionTick 10, heartbeatTick 1, a deterministic
+ * per-node random sequence), then `overrides`.
+ */
+export function testConfig(id: number, overrides: Partial<RaftConfig> = {}): RaftConfig {
+  let seed = id * 7919;
+  return {
+    id,
+    group: "g",
+    electionTick: 10,
+    heartbeatTick: 1,
+    // Deterministic "randomness": each node its own simple sequence.
+    random: (n) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    },
+    ...overrides,
+  };
+}
+
+/** Entries with the given terms at indexes first, first+1, ... (data: "i@t"). */
+export function entriesWithTerms(terms: number[], first = 1): Entry[] {
+  return terms.map((term, i) => ({
+    term,
+    index: first + i,
+    type: EntryType.Normal,
+    data: new TextEncoder().encode(`${first + i}@${term}`),
+  }));
+}
+
+/**
+ * A MemoryStorage holding a log whose entry i (from 1) has term `terms[i-1]`, and a hard state
+ * (default: the last term, no vote, nothing committed): a node that restarts with this disk.
+ */
+export function storageWithLog(voters: number[], terms: number[], hardState?: Partial<HardState>): MemoryStorage {
+  const s = new MemoryStorage({ ...emptyConfState(), voters });
+  s.append(entriesWithTerms(terms));
+  s.setHardState({ term: terms.length > 0 ? terms[terms.length - 1] : 0, vote: 0, commit: 0, ...hardState });
+  return s;
+}
+
+/**
+ * Does what a synchronous caller does with a Ready: write snapshot, entries and hard state to
+ * `storage`. Returns every message that may now be sent (`messages` then `persistedMessages`).
+ * The caller still applies and calls `advance`.
+ */
+export function persistReady(storage: MemoryStorage, rd: Ready): Message[] {
+  if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+  storage.append(rd.entries);
+  if (rd.hardState) storage.setHardState(rd.hardState);
+  return [...rd.messages, ...rd.persistedMessages];
+}
+
+/** (index, term) of every entry a node's log holds from its first index: for comparing logs. */
+export function logTerms(node: RawNode): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = node.log.firstIndex(); i <= node.log.lastIndex(); i++) out.push([i, node.log.term(i) ?? -1]);
+  return out;
+}
 
 export interface TestNode {
   id: number;
@@ -17,6 +85,10 @@ export interface TestNode {
   /** Entries applied, in order (no-ops included). */
   applied: Entry[];
   readStates: ReadState[];
+  /** Every membership this node switched to by applying a conf change, in order. */
+  confStates: ConfState[];
+  /** Per-node config overrides (on top of the network's), kept for `restart`. */
+  overrides: Partial<RaftConfig>;
 }
 
 export class TestNetwork {
@@ -27,6 +99,8 @@ export class TestNetwork {
   readonly delivered: Message[] = [];
   /** Optional hook: return false to drop a message. */
   filter: ((m: Message) => boolean) | undefined;
+  /** Optional hook: sees every Ready a node produces, before the network acts on it. */
+  onReady: ((id: number, rd: Ready) => void) | undefined;
 
   constructor(
     ids: number[],
@@ -37,25 +111,35 @@ export class TestNetwork {
     for (const id of learners) this.add(id, { ...emptyConfState(), voters: ids, learners });
   }
 
-  /** Adds a node with the given initial membership (empty for a node joining later). */
-  add(id: number, confState = emptyConfState(), storage = new MemoryStorage(confState)): TestNode {
-    let seed = id * 7919;
-    const node = new RawNode(
-      {
-        id,
-        group: "g",
-        electionTick: 10,
-        heartbeatTick: 1,
-        // Deterministic "randomness": each node its own simple sequence.
-        random: (n) => {
-          seed = (seed * 1103515245 + 12345) % 2147483648;
-          return seed % n;
-        },
-        ...this.overrides,
-      },
-      storage,
-    );
-    const t: TestNode = { id, node, storage, applied: [], readStates: [] };
+  /**
+   * Adds a node with the given initial membership (empty for a node joining later), or one that
+   * starts from an existing disk (`storage`; its membership then comes from the storage), with
+   * per-node config `overrides`. Replaces a node of the same id.
+   */
+  add(
+    id: number,
+    confState = emptyConfState(),
+    storage = new MemoryStorage(confState),
+    overrides: Partial<RaftConfig> = {},
+  ): TestNode {
+    const node = new RawNode(testConfig(id, { ...this.overrides, ...overrides }), storage);
+    const t: TestNode = { id, node, storage, applied: [], readStates: [], confStates: [], overrides };
+    this.nodes.set(id, t);
+    return t;
+  }
+
+  /**
+   * Crashes and restarts node `id`: a new RawNode over the same storage (everything the network
+   * wrote is durable), resuming after what it had applied. Volatile state (role, leader, progress,
+   * partial snapshots, pending reads) is lost, as in a real restart.
+   */
+  restart(id: number, overrides: Partial<RaftConfig> = {}): TestNode {
+    const old = this.get(id);
+    const snapIndex = old.storage.snapshot().meta.index;
+    const lastApplied = old.applied.length > 0 ? old.applied[old.applied.length - 1].index : 0;
+    const all = { ...old.overrides, ...overrides };
+    const node = new RawNode(testConfig(id, { ...this.overrides, ...all, applied: Math.max(snapIndex, lastApplied) }), old.storage);
+    const t: TestNode = { ...old, node, overrides: all };
     this.nodes.set(id, t);
     return t;
   }
@@ -93,14 +177,11 @@ export class TestNetwork {
     for (const t of [...this.nodes.values()].sort((a, b) => a.id - b.id)) {
       while (t.node.hasReady()) {
         const rd = t.node.ready();
-        out.push(...rd.messages);
-        if (rd.snapshot) t.storage.applySnapshot(rd.snapshot);
-        t.storage.append(rd.entries);
-        if (rd.hardState) t.storage.setHardState(rd.hardState);
-        out.push(...rd.persistedMessages);
+        this.onReady?.(t.id, rd);
+        out.push(...persistReady(t.storage, rd));
         for (const e of rd.committedEntries) {
           t.applied.push(e);
-          if (e.type === EntryType.ConfChange) t.node.applyConfChange(decodeConfChange(e.data));
+          if (e.type === EntryType.ConfChange) t.confStates.push(t.node.applyConfChange(decodeConfChange(e.data)));
         }
         t.readStates.push(...rd.readStates);
         t.node.advance(rd);
@@ -158,6 +239,11 @@ export class TestNetwork {
   leader(): number {
     const leaders = [...this.nodes.values()].filter((t) => t.node.status().softState.role === "leader");
     return leaders.length === 1 ? leaders[0].id : 0;
+  }
+
+  /** Messages delivered so far that match `pred` (e.g. Apps from 1 to 2). */
+  count(pred: (m: Message) => boolean): number {
+    return this.delivered.filter(pred).length;
   }
 
   /** Data of applied non-empty entries, as strings. */
