@@ -20,12 +20,13 @@ export const MessageType = {
   App: 5,
   /** Follower → leader: accept (index = last matching index) or reject (rejectHint, logTerm = hint term). */
   AppResp: 6,
-  /** Leader → follower: liveness and commit; context carries a ReadIndex round when set. */
+  /** Leader → follower: liveness and commit; context carries a ReadIndex round when set; index is
+   * the leader's tick, echoed in HeartbeatResp (the lease-read clock). */
   Heartbeat: 7,
   HeartbeatResp: 8,
   /** Leader → follower: one chunk of a snapshot. */
   Snap: 9,
-  /** Follower → leader: chunk received (index = snapshot index, chunkOffset = bytes held) or reject. */
+  /** Follower → leader: chunk received (index = snapshot index, rejectHint = bytes of it held) or reject. */
   SnapResp: 10,
   /** Leader → transfer target: campaign now, skipping pre-vote and leader stickiness. */
   TimeoutNow: 11,
@@ -35,7 +36,7 @@ export const MessageType = {
   ReadIndexResp: 13,
   /** Follower → leader: forwarded proposal (entries). */
   Prop: 14,
-  /** Any node → leader: please transfer leadership to `from`'s choice (index = target). */
+  /** Any node → leader: please transfer leadership to `from` (the transferee, as in etcd). */
   TransferLeader: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];

@@ -146,10 +146,9 @@ export class Raft {
   }
 
   private loadHardState(hs: HardState): void {
-    if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new Error(`hard state commit ${hs.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
-    }
-    this.log.committed = hs.commit;
+    // The commit index is knowledge, not a promise: when the hard state reached the disk before
+    // the entries it covers (separate files), the rest is learned again from the leader.
+    this.log.committed = Math.max(this.log.committed, Math.min(hs.commit, this.log.lastIndex()));
     this.term = hs.term;
     this.vote = hs.vote;
   }
