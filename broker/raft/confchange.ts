@@ -50,7 +50,7 @@ export class Changer {
     if (!isJoint(this.cfg)) throw new ConfChangeError("can't leave a non-joint config");
     for (const id of this.cfg.learnersNext) {
       this.cfg.learners.add(id);
-      this.prs.get(id)!.isLearner = true;
+      this.mutable(id).isLearner = true;
     }
     this.cfg.learnersNext.clear();
     for (const id of this.cfg.outgoing) {
@@ -104,10 +104,22 @@ export class Changer {
     this.prs.set(id, pr);
   }
 
+  /**
+   * The progress of `id` to change: a copy of the tracker's on first change, so that a change
+   * refused halfway (it throws) leaves the tracker's progress untouched.
+   */
+  private mutable(id: number): Progress {
+    const pr = this.prs.get(id)!;
+    if (this.tracker.progress.get(id) !== pr) return pr;
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(pr) as object) as Progress, pr);
+    this.prs.set(id, copy);
+    return copy;
+  }
+
   private makeVoter(id: number): void {
     const pr = this.prs.get(id);
     if (!pr) return this.initProgress(id, false);
-    pr.isLearner = false;
+    this.mutable(id).isLearner = false;
     this.cfg.learners.delete(id);
     this.cfg.learnersNext.delete(id);
     this.cfg.incoming.add(id);
@@ -122,7 +134,7 @@ export class Changer {
     // An outgoing voter keeps voting until the joint state is left; only then is it a learner.
     if (this.cfg.outgoing.has(id)) this.cfg.learnersNext.add(id);
     else {
-      pr.isLearner = true;
+      this.mutable(id).isLearner = true;
       this.cfg.learners.add(id);
     }
   }
