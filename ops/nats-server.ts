@@ -22,6 +22,8 @@ const FALLBACK_DIRS = ["/usr/sbin", "/usr/bin", "/usr/local/bin"] as const;
 const LOOPBACK = "127.0.0.1";
 /** Lines of the server's stderr kept to explain a failed start. */
 const STDERR_TAIL_LINES = 30;
+/** How long a server gets to exit after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5000;
 
 /** The cluster name `flotilla` commands use when none is given, and that the shipped config is for. */
 export const DEFAULT_CLUSTER = "flotilla";
@@ -284,7 +286,12 @@ class NatsServerProcess implements NatsServer {
   private async terminate(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill("SIGTERM");
-      const graceful = await Promise.race([this.exited.then(() => true), sleep(5000).then(() => false)]);
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = await Promise.race([
+        this.exited.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_GRACE_MS))),
+      ]);
+      clearTimeout(timer); // a pending grace timer would keep the caller's process alive
       if (!graceful) {
         this.child.kill("SIGKILL");
         await this.exited;

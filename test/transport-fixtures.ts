@@ -54,9 +54,17 @@ export function richMessages(from: BrokerId, to: BrokerId): Message[] {
   ];
 }
 
-/** Compares decoded messages (byte fields are views of another type) with what was sent. */
-export function plain(messages: Message[]): unknown {
-  return JSON.parse(JSON.stringify(messages, (_key, value: unknown) => (value instanceof Uint8Array ? Array.from(value) : value)));
+/**
+ * A comparable form of messages: decoded byte fields are views (on NATS, Buffers) where the sent
+ * ones are plain Uint8Arrays, so bytes become number arrays and keys are sorted.
+ */
+export function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Array.from(value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
 }
 
 export interface ReceivedBatch {
