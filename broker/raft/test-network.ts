@@ -8,6 +8,7 @@ import {
   EntryType,
   MessageType,
   emptyConfState,
+  emptyMessage,
   type ConfState,
   type Entry,
   type HardState,
@@ -69,6 +70,25 @@ export function persistReady(storage: MemoryStorage, rd: Ready): Message[] {
   storage.append(rd.entries);
   if (rd.hardState) storage.setHardState(rd.hardState);
   return [...rd.messages, ...rd.persistedMessages];
+}
+
+/**
+ * Takes and finishes every Ready of a lone node, as a synchronous caller would (persist to
+ * `storage`, then advance; committed entries are not applied anywhere). Returns the messages sent.
+ */
+export function drainNode(node: RawNode, storage: MemoryStorage): Message[] {
+  const out: Message[] = [];
+  while (node.hasReady()) {
+    const rd = node.ready();
+    out.push(...persistReady(storage, rd));
+    node.advance(rd);
+  }
+  return out;
+}
+
+/** A message from `from` to `to` in `term` with `fields` set (group "g", as the test nodes use). */
+export function message(type: MessageType, from: number, to: number, term: number, fields: Partial<Message> = {}): Message {
+  return { ...emptyMessage(type, "g", from, to, term), ...fields };
 }
 
 /** (index, term) of every entry a node's log holds from its first index: for comparing logs. */
