@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { pino } from "pino";
+import { decodeRaftBatch } from "../../protocol/raft-codec.js";
+import { EntryType, MessageType, emptyMessage, type Message } from "../../protocol/raft.js";
+import { CoalescingSender } from "./coalescing-sender.js";
+import { emptyStats, type BrokerId } from "./transport.js";
+
+const logger = pino({ level: "silent" });
+
+function heartbeat(to: BrokerId, n: number): Message {
+  return { ...emptyMessage(MessageType.Heartbeat, `group-${n}`, 1, to, 5), commit: n };
+}
+
+function append(to: BrokerId, n: number, bytes: number): Message {
+  return {
+    ...emptyMessage(MessageType.App, "p-0", 1, to, 5),
+    index: n,
+    commit: n,
+    entries: [{ term: 5, index: n + 1, type: EntryType.Normal, data: new Uint8Array(bytes) }],
+  };
+}
+
+interface Published {
+  to: BrokerId;
+  payload: Uint8Array;
+}
+
+function sender(options: { maxBatchBytes?: number; inlineFlushBytes?: number; publish?: (to: BrokerId, payload: Uint8Array) => void } = {}) {
+  const published: Published[] = [];
+  const stats = emptyStats();
+  const s = new CoalescingSender({
+    maxBatchBytes: options.maxBatchBytes ?? 1 << 20,
+    inlineFlushBytes: options.inlineFlushBytes ?? 256 * 1024,
+    publish: options.publish ?? ((to, payload) => published.push({ to, payload })),
+    stats,
+    logger,
+  });
+  const commits = (to: BrokerId): number[] => published.filter((p) => p.to === to).flatMap((p) => decodeRaftBatch(p.payload).map((m) => m.commit));
+  return { s, published, stats, commits };
+}
+
+const microtask = (): Promise<void> => Promise.resolve();
+
+describe("coalescing sender - batching", () => {
+  it("sends nothing inline, then one batch per destination at the end of the microtask", async () => {
+    const { s, published, stats, commits } = sender();
+    for (let i = 0; i < 100; i++) s.enqueue(2, heartbeat(2, i));
+    for (let i = 0; i < 50; i++) s.enqueue(3, heartbeat(3, i));
+    assert.equal(published.length, 0);
+    await microtask();
+    assert.deepEqual(published.map((p) => p.to), [2, 3]);
+    assert.deepEqual(commits(2), Array.from({ length: 100 }, (_, i) => i));
+    assert.equal(commits(3).length, 50);
+    assert.deepEqual([stats.batchesSent, stats.messagesSent], [2, 150]);
+    assert.equal(stats.bytesSent, published[0].payload.length + published[1].payload.length);
+  });
+
+  it("flushes a destination inline once its queue passes the threshold", () => {
+    const { s, published, commits } = sender({ inlineFlushBytes: 10_000 });
+    s.enqueue(2, append(2, 0, 4000));
+    s.enqueue(3, heartbeat(3, 0));
+    s.enqueue(2, append(2, 1, 4000));
+    assert.equal(published.length, 0);
+    s.enqueue(2, append(2, 2, 4000));
+    assert.deepEqual(published.map((p) => p.to), [2], "only the full queue went out");
+    assert.deepEqual(commits(2), [0, 1, 2]);
+  });
+
+  it("cuts a queue before it would pass the batch limit, so every batch fits and order holds", async () => {
+    const { s, published, commits } = sender({ maxBatchBytes: 10_000, inlineFlushBytes: 1 << 20 });
+    for (let i = 0; i < 10; i++) s.enqueue(2, append(2, i, 3000));
+    await microtask();
+    assert.ok(published.length >= 4);
+    assert.ok(published.every((p) => p.payload.length <= 10_000));
+    assert.deepEqual(commits(2), Array.from({ length: 10 }, (_, i) => i));
+  });
+
+  it("a flush call sends at once, and the scheduled flush then finds nothing", async () => {
+    const { s, published } = sender();
+    s.enqueue(2, heartbeat(2, 1));
+    s.flush();
+    assert.equal(published.length, 1);
+    await microtask();
+    assert.equal(published.length, 1);
+  });
+});
+
+describe("coalescing sender - what cannot be sent", () => {
+  it("drops and counts a message that alone exceeds the batch limit", async () => {
+    const { s, stats, commits } = sender({ maxBatchBytes: 10_000 });
+    s.enqueue(2, heartbeat(2, 1));
+    s.enqueue(2, append(2, 2, 20_000));
+    s.enqueue(2, heartbeat(2, 3));
+    await microtask();
+    assert.deepEqual(commits(2), [1, 3]);
+    assert.equal(stats.oversizedDropped, 1);
+  });
+
+  it("drops only the message the codec refuses; the rest of its batch goes out", async () => {
+    const { s, stats, commits } = sender();
+    s.enqueue(2, heartbeat(2, 1));
+    s.enqueue(2, { ...heartbeat(2, 2), entries: [{ term: 1, index: 1, type: EntryType.Normal, data: new Uint8Array(1) }] });
+    s.enqueue(2, heartbeat(2, 3));
+    await microtask();
+    assert.deepEqual(commits(2), [1, 3]);
+    assert.equal(stats.unencodableDropped, 1);
+  });
+
+  it("counts a publish that throws and keeps going", async () => {
+    let fail = true;
+    const sent: number[] = [];
+    const { s, stats } = sender({
+      publish: (_to, payload) => {
+        if (fail) throw new Error("connection closed");
+        sent.push(...decodeRaftBatch(payload).map((m) => m.commit));
+      },
+    });
+    s.enqueue(2, heartbeat(2, 1));
+    await microtask();
+    fail = false;
+    s.enqueue(2, heartbeat(2, 2));
+    await microtask();
+    assert.deepEqual(sent, [2]);
+    assert.deepEqual([stats.publishFailures, stats.batchesSent, stats.messagesSent], [1, 1, 1]);
+  });
+
+  it("close sends what is queued and refuses more", async () => {
+    const { s, commits } = sender();
+    s.enqueue(2, heartbeat(2, 1));
+    s.close();
+    s.enqueue(2, heartbeat(2, 2));
+    await microtask();
+    assert.deepEqual(commits(2), [1]);
+  });
+
+  it("rejects limits that cannot hold a batch", () => {
+    assert.throws(() => sender({ maxBatchBytes: 10 }), /maxBatchBytes/);
+    assert.throws(() => sender({ inlineFlushBytes: 0 }), /inlineFlushBytes/);
+  });
+});
