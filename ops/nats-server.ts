@@ -183,6 +183,12 @@ export async function installNatsServer(logger: Logger = defaultLogger()): Promi
         "`sudo apt-get install -y nats-server` (Debian/Ubuntu) or put a nats-server binary on PATH, then retry.",
     );
   }
+  if (!(await isExecutable("/usr/bin/apt-get"))) {
+    throw new Error(
+      "nats-server is not installed and this machine has no apt-get to install Debian's package. " +
+        "Install nats-server (https://docs.nats.io/running-a-nats-service/introduction/installation) and put it on PATH.",
+    );
+  }
   const install = ["-o", "DPkg::Lock::Timeout=120", "install", "-y", "--no-install-recommends", "nats-server"];
   logger.info("nats-server not found: installing Debian's package (apt-get install -y nats-server)");
   let code = await run("apt-get", install);
@@ -206,7 +212,10 @@ export async function installNatsServer(logger: Logger = defaultLogger()): Promi
 /** Concurrent callers in one process share one lookup (and at most one install). */
 let ensuring: Promise<string> | undefined;
 
-/** The path of `nats-server`, installing it when missing (unless `install` is false). */
+/**
+ * The path of `nats-server`, installing it when missing (unless `install` is false). The first
+ * call's options decide for the calls that overlap it.
+ */
 export function ensureNatsServer(options: { install?: boolean; logger?: Logger } = {}): Promise<string> {
   ensuring ??= (async () => {
     const found = await findNatsServer();
