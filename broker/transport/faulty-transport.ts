@@ -126,6 +126,7 @@ export class FaultyTransport implements Transport {
     });
   }
 
+  /** Flushes the inner transport. Delayed messages are still waiting on their timers and are not awaited. */
   flush(): Promise<void> {
     return this.inner.flush();
   }
