@@ -117,8 +117,8 @@ export class TestNetwork {
   private dropTypes = new Set<number>();
   /** Every message delivered, for assertions. */
   readonly delivered: Message[] = [];
-  /** Optional hook: return false to drop a message. */
-  filter: ((m: Message) => boolean) | undefined;
+  /** Optional hook: return false to drop a message, or another message to deliver in its place. */
+  filter: ((m: Message) => boolean | Message) | undefined;
   /** Optional hook: sees every Ready a node produces, before the network acts on it. */
   onReady: ((id: number, rd: Ready) => void) | undefined;
 
@@ -222,7 +222,11 @@ export class TestNetwork {
 
   private deliver(m: Message): void {
     if (this.cut.has(`${m.from}-${m.to}`) || this.dropTypes.has(m.type)) return;
-    if (this.filter && !this.filter(m)) return;
+    if (this.filter) {
+      const f = this.filter(m);
+      if (f === false) return;
+      if (f !== true) m = f;
+    }
     const t = this.nodes.get(m.to);
     if (!t) return;
     this.delivered.push(m);
