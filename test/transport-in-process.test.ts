@@ -1,4 +1,6 @@
-import { InProcessNetwork } from "../broker/transport/in-process-transport.js";
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DEFAULT_MAX_PAYLOAD, InProcessNetwork } from "../broker/transport/in-process-transport.js";
 import type { Transport } from "../broker/transport/transport.js";
 import { describeTransportContract } from "./transport-contract.js";
 import { silentLogger } from "./transport-fixtures.js";
@@ -22,4 +24,17 @@ describeTransportContract({
       },
     };
   },
+});
+
+describe("in-process transport - network", () => {
+  it("holds one transport per broker id, and the id is free again after close", async () => {
+    const network = new InProcessNetwork({ logger: silentLogger });
+    const first = network.connect(1);
+    assert.throws(() => network.connect(1), /already connected/);
+    assert.throws(() => network.connect(0), /positive integer/);
+    await first.close();
+    const second = network.connect(1);
+    assert.equal(second.maxBatchBytes, DEFAULT_MAX_PAYLOAD);
+    await second.close();
+  });
 });
