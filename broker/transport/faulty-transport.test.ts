@@ -68,12 +68,12 @@ describe("faults - loss, duplication, delay", () => {
 
   it("delays messages within the range given", async () => {
     const faults = new NetworkFaults(prng(1));
-    faults.set({ delayMs: [30, 40] });
+    faults.set({ delayMs: [100, 120] });
     const c = cluster(faults);
     c.at(1).send(2, heartbeat(1, 2, 1));
     await c.settle();
     assert.equal(c.received(2).length, 0);
-    await sleep(50);
+    await sleep(150);
     await c.settle();
     assert.deepEqual(c.received(2), [[1, 1]]);
     assert.equal(c.at(1).faultStats().delayed, 1);
