@@ -1,0 +1,140 @@
+// Linearizable reads (thesis §6.4): ReadIndex, follower reads, lease reads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MessageType, type Message } from "../../protocol/raft.js";
+import { ProposalDroppedError } from "./types.js";
+import { TestNetwork } from "./test-network.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const reads = (net: TestNetwork, id: number) => net.get(id).readStates.map((r) => [dec(r.context), r.index]);
+const heartbeatRound = (m: Message) => m.type === MessageType.Heartbeat && m.context !== undefined && m.context.byteLength > 0;
+
+/** Ticks until a leader stands (lease-read groups ignore forced campaigns right after start). */
+function elect(net: TestNetwork): number {
+  for (let i = 0; i < 100 && net.leader() === 0; i++) net.tickAll();
+  assert.notEqual(net.leader(), 0);
+  return net.leader();
+}
+
+test("raft - ReadIndex is answered only after a quorum answers a heartbeat round, at the commit index of the request", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(1, "a");
+  const at = net.get(1).node.log.committed;
+  net.ignore(MessageType.HeartbeatResp);
+  net.get(1).node.readIndex(enc("r1"));
+  net.stabilize();
+  assert.ok(net.count(heartbeatRound) > 0, "a round was started");
+  assert.deepEqual(reads(net, 1), [], "no answers yet: leadership not confirmed");
+  net.propose(1, "b"); // commits more meanwhile
+  assert.deepEqual(reads(net, 1), []);
+  net.recover();
+  net.tickAll(); // the next heartbeat carries the pending round
+  assert.deepEqual(reads(net, 1), [["r1", at]], "served at the commit index when the read arrived");
+});
+
+test("raft - a new leader answers no ReadIndex before it commits an entry of its term", () => {
+  const net = new TestNetwork([1, 2, 3], { checkQuorum: false });
+  net.campaign(1);
+  net.propose(1, "a");
+  net.filter = (m) => !(m.type === MessageType.App && m.from === 2); // 2's no-op goes nowhere
+  net.campaign(2);
+  assert.equal(net.leader(), 2);
+  const n2 = net.get(2).node;
+  const noop = n2.log.lastIndex();
+  assert.ok(n2.log.committed < noop);
+  n2.readIndex(enc("r"));
+  net.stabilize();
+  net.tickAll(3); // heartbeats are answered; still no read
+  assert.deepEqual(reads(net, 2), [], "its commit index may be behind what the old leader acknowledged");
+  net.filter = undefined;
+  net.tickAll();
+  assert.equal(n2.log.committed, noop);
+  const rs = net.get(2).readStates;
+  assert.equal(rs.length, 1);
+  assert.ok(rs[0].index >= noop, `read at ${rs[0].index}, not before the no-op ${noop}`);
+});
+
+test("raft - a follower's read is forwarded to the leader and answered with the leader's read index", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(1, "a");
+  net.get(2).node.readIndex(enc("f"));
+  net.stabilize();
+  assert.equal(net.count((m) => m.type === MessageType.ReadIndex && m.from === 2 && m.to === 1), 1);
+  assert.equal(net.count((m) => m.type === MessageType.ReadIndexResp && m.from === 1 && m.to === 2), 1);
+  assert.ok(net.count(heartbeatRound) > 0, "the leader confirmed its leadership first");
+  assert.deepEqual(reads(net, 2), [["f", net.get(1).node.log.committed]]);
+  assert.deepEqual(reads(net, 1), [], "the answer is the follower's, not the leader's");
+});
+
+test("raft - a read with no known leader is refused", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  assert.throws(() => net.get(2).node.readIndex(enc("x")), ProposalDroppedError);
+});
+
+test("raft - a single-node group answers ReadIndex at once", () => {
+  const net = new TestNetwork([1]);
+  net.campaign(1);
+  net.get(1).node.readIndex(enc("s"));
+  net.stabilize();
+  assert.deepEqual(reads(net, 1), [["s", 1]]);
+});
+
+test("raft - without lease reads every ReadIndex costs a heartbeat round", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: false });
+  net.campaign(1);
+  net.tickAll(3);
+  const mark = net.delivered.length;
+  net.get(1).node.readIndex(enc("r"));
+  net.stabilize();
+  assert.ok(net.delivered.slice(mark).some(heartbeatRound));
+  assert.equal(net.get(1).readStates.length, 1);
+});
+
+test("raft - a lease read is answered without a round while the lease is valid", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true });
+  const lead = elect(net);
+  net.propose(lead, "a");
+  net.tickAll(2); // heartbeats answered: the lease is fresh
+  const mark = net.delivered.length;
+  net.get(lead).node.readIndex(enc("l"));
+  net.stabilize();
+  assert.equal(net.delivered.length, mark, "not a single message");
+  assert.deepEqual(reads(net, lead), [["l", net.get(lead).node.log.committed]]);
+});
+
+test("raft - a lease read needs a round once the followers' answers are older than the lease", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true });
+  const lead = elect(net);
+  net.tickAll(2);
+  net.ignore(MessageType.HeartbeatResp);
+  net.tickAll(8); // electionTick 10 minus a margin: the lease has run out
+  const mark = net.delivered.length;
+  net.get(lead).node.readIndex(enc("l"));
+  net.stabilize();
+  assert.deepEqual(reads(net, lead), [], "not served from an expired lease");
+  assert.ok(net.delivered.slice(mark).some(heartbeatRound));
+  net.recover();
+  net.tickAll();
+  assert.equal(reads(net, lead).length, 1);
+});
+
+test("raft - no lease read during a leadership transfer", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true });
+  const lead = elect(net);
+  const [slow, other] = [1, 2, 3].filter((id) => id !== lead);
+  net.cutLink(lead, slow);
+  net.propose(lead, "a"); // slow falls behind: the transfer waits for it to catch up
+  net.tickAll(2);
+  net.get(lead).node.transferLeader(slow);
+  net.stabilize();
+  assert.equal(net.get(lead).node.status().leadTransferee, slow);
+  const mark = net.delivered.length;
+  net.get(lead).node.readIndex(enc("t"));
+  net.stabilize();
+  const after = net.delivered.slice(mark);
+  assert.ok(after.some((m) => heartbeatRound(m) && m.to === other), "the target may campaign at any moment: a round confirms leadership");
+  assert.deepEqual(reads(net, lead).map((r) => r[0]), ["t"], "answered by the round (leader + one follower)");
+});
