@@ -10,7 +10,7 @@
  *      0     4  crc      CRC-32C (LE) of bytes 4..52 followed by the payload's "covered prefix" (below)
  *      4     4  length   u32 LE, the whole frame: 52-byte header + payload
  *      8     1  version  1
- *      9     1  kind     1 = record batch, 2 = control
+ *      9     1  kind     1 = record batch, 2 = control, 3 = compacted (see below)
  *     10     1  type     the Raft entry type (EntryType: 0 normal, 1 conf change)
  *     11     1  zero
  *     12     8  index    u64 LE, the Raft index of the entry
@@ -26,12 +26,18 @@
  * Appends therefore never checksum record bytes twice, and a scan that checks both CRCs has checked
  * every byte of the file.
  *
+ * A compacted frame replaces a batch frame when compaction (`compaction-worker.ts`) removed some
+ * of its records: same Raft index, term and `offset` (the original base offset, so segment names
+ * and index points stay valid), and a payload of zero or more whole batches holding the surviving
+ * records at their original offsets. Compaction is not the hot path, so its frame CRC simply covers
+ * the whole payload. Raft never reads these entries: only entries a snapshot covers are compacted.
+ *
  * Numbers above 2^32 are stored as two u32 halves; Raft indexes, terms and offsets stay below 2^53
  * (an offset of 2^53 at a million records per second is 285 years away), which `decodeFrameHeader`
  * checks rather than assumes.
  */
 import { crc32c } from "@node-rs/crc32";
-import { readBatchHeader, RECORD_BATCH_HEADER_SIZE, verifyBatchCrc } from "../../protocol/record-batch.js";
+import { iterateBatches, readBatchHeader, RECORD_BATCH_HEADER_SIZE, verifyBatchCrc } from "../../protocol/record-batch.js";
 
 export const FRAME_HEADER_SIZE = 52;
 export const FRAME_VERSION = 1;
@@ -43,6 +49,7 @@ export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
 export const FrameKind = {
   Batch: 1,
   Control: 2,
+  Compacted: 3,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -59,7 +66,10 @@ export interface FrameHeader {
   term: number;
   /** Batch: base offset. Control: the next offset of the log when the entry was appended. */
   offset: number;
-  /** Batch: offset after its last record. Control: equal to `offset` (it takes no offsets). */
+  /**
+   * Batch: offset after its last record. Control: equal to `offset` (it takes no offsets).
+   * Compacted: after its last surviving record (`offset` if none survived).
+   */
   nextOffset: number;
   /** Batch: its max timestamp (ms). Control: -1. */
   maxTimestamp: number;
@@ -152,7 +162,9 @@ export function decodeFrame(buf: Buffer, at: number, verify: boolean): FrameHead
   if (length < FRAME_HEADER_SIZE || length > MAX_FRAME_SIZE) throw new FrameError(`frame length ${length} is impossible`);
   if (buf.length - at < length) return undefined;
   const kind = buf[at + 9];
-  if (kind !== FrameKind.Batch && kind !== FrameKind.Control) throw new FrameError(`unknown frame kind ${kind}`);
+  if (kind !== FrameKind.Batch && kind !== FrameKind.Control && kind !== FrameKind.Compacted) {
+    throw new FrameError(`unknown frame kind ${kind}`);
+  }
   const payloadAt = at + FRAME_HEADER_SIZE;
   const payloadLength = length - FRAME_HEADER_SIZE;
   const covered = kind === FrameKind.Batch ? BATCH_UNCOVERED_PREFIX : payloadLength;
@@ -168,6 +180,7 @@ export function decodeFrame(buf: Buffer, at: number, verify: boolean): FrameHead
   if (kind === FrameKind.Control) {
     return { kind, entryType: buf[at + 10], length, index, term, offset, nextOffset: offset, maxTimestamp: -1 };
   }
+  if (kind === FrameKind.Compacted) return decodeCompacted(buf, at, length, index, term, offset, verify);
   if (payloadLength < RECORD_BATCH_HEADER_SIZE) throw new FrameError(`batch of ${payloadLength} bytes is shorter than its header`);
   let h: ReturnType<typeof readBatchHeader>;
   try {
@@ -193,4 +206,38 @@ export function decodeFrame(buf: Buffer, at: number, verify: boolean): FrameHead
 /** The batch id stored in the frame at `buf[at..]` (already verified by `decodeFrame`). */
 export function frameBatchId(buf: Buffer, at: number): Buffer {
   return buf.subarray(at + 36, at + 36 + BATCH_ID_SIZE);
+}
+
+function decodeCompacted(buf: Buffer, at: number, length: number, index: number, term: number, offset: number, verify: boolean): FrameHeader {
+  let nextOffset = offset;
+  let maxTimestamp = -1;
+  try {
+    for (const span of iterateBatches(buf, at + FRAME_HEADER_SIZE, at + length, { verifyCrc: verify })) {
+      const base = Number(span.header.baseOffset);
+      if (base < nextOffset) throw new FrameError("compacted batches out of order");
+      nextOffset = base + span.header.lastOffsetDelta + 1;
+      maxTimestamp = Math.max(maxTimestamp, Number(span.header.maxTimestamp));
+    }
+  } catch (err) {
+    if (err instanceof FrameError) throw err;
+    throw new FrameError(`compacted batches do not decode: ${(err as Error).message}`);
+  }
+  return { kind: FrameKind.Compacted, entryType: buf[at + 10], length, index, term, offset, nextOffset, maxTimestamp };
+}
+
+/** A compacted frame (see the module comment): `batches` are whole batches, back to back. */
+export function encodeCompactedFrame(index: number, term: number, entryType: number, offset: number, batches: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + batches.length);
+  frame.writeUInt32LE(frame.length, 4);
+  frame[8] = FRAME_VERSION;
+  frame[9] = FrameKind.Compacted;
+  frame[10] = entryType;
+  frame[11] = 0;
+  writeU64(frame, 12, index);
+  writeU64(frame, 20, term);
+  writeU64(frame, 28, offset);
+  frame.fill(0, 36, FRAME_HEADER_SIZE);
+  batches.copy(frame, FRAME_HEADER_SIZE);
+  frame.writeUInt32LE(crc32c(frame.subarray(4)), 0);
+  return frame;
 }

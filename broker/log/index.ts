@@ -1,6 +1,7 @@
 /** The public face of broker/log: the partition log, its group committer, and their errors. */
 export { SegmentLog } from "./segment-log.js";
-export type { AppendEntry, LogIo, RetentionPolicy, SegmentLogOptions, StoredEntry } from "./segment-log.js";
+export type { AppendEntry, CompactionOptions, CompactionReport, LogIo, RetentionPolicy, SegmentLogOptions, StoredEntry } from "./segment-log.js";
+export { CompactionPool } from "./compaction-pool.js";
 export { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
 export type { CommitterStats, Syncer } from "./group-committer.js";
 export { LogError, LogErrorCode } from "./log-error.js";

@@ -29,14 +29,17 @@
  * is logged. Retention deletes whole segments from the front; suffix truncation (Raft conflicts)
  * cuts from a Raft index.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { writev } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { pino } from "pino";
 import { fileSize, FileRef, openFileRef, truncateFile } from "./file-ref.js";
 import { encodeFrame, FrameKind, frameBatchId, FRAME_HEADER_SIZE, type FrameHeader, type FrameInput } from "./frame.js";
 import { FrameScanner } from "./frame-scanner.js";
 import type { GroupCommitter } from "./group-committer.js";
+import type { CompactionPool } from "./compaction-pool.js";
+import { COMPACTING_SUFFIX } from "./compaction-worker.js";
 import { ioError, LogError, LogErrorCode } from "./log-error.js";
 import { Segment, INDEX_SUFFIX, indexPath, parseSegmentName, SEGMENT_SUFFIX, segmentPath } from "./segment.js";
 import { SegmentIndex } from "./segment-index.js";
@@ -48,7 +51,8 @@ export type AppendEntry =
 
 /** An entry read back from the log. `payload` is a copy the caller may keep. */
 export interface StoredEntry {
-  kind: "batch" | "control";
+  /** "compacted": a batch entry compaction rewrote; its payload is zero or more batches. */
+  kind: "batch" | "control" | "compacted";
   index: number;
   term: number;
   entryType: number;
@@ -83,6 +87,20 @@ export interface SegmentLogOptions {
   initialIndex?: number;
   initialOffset?: bigint;
   io?: LogIo;
+}
+
+export interface CompactionOptions {
+  pool: CompactionPool;
+  /** Highest Raft index covered by a snapshot (committed, never read by Raft again). */
+  maxIndex: number;
+  now: number;
+  /** How long a tombstone stays readable after its timestamp before compaction drops it. */
+  tombstoneRetentionMs: number;
+}
+
+export interface CompactionReport {
+  segmentsRewritten: number;
+  recordsRemoved: number;
 }
 
 export interface RetentionPolicy {
@@ -561,6 +579,56 @@ export class SegmentLog {
   }
 
   /**
+   * Compacts (`cleanup.policy=compact`) the sealed segments whose entries are all at or below
+   * `maxIndex`, in the compaction pool; appends go on meanwhile. The rewritten files replace the
+   * old ones by rename, in the write pump, so readers see either the old or the new segment whole.
+   */
+  async compact(options: CompactionOptions): Promise<CompactionReport> {
+    const eligible: Segment[] = [];
+    for (const seg of this.segments.slice(0, -1)) {
+      if (seg.lastIndex > options.maxIndex) break;
+      eligible.push(seg);
+    }
+    if (eligible.length === 0) return { segmentsRewritten: 0, recordsRemoved: 0 };
+    const results = await options.pool.run({
+      segments: eligible.map((s) => ({ path: s.path, length: s.length })),
+      newer: this.segments.slice(eligible.length).map((s) => ({ path: s.path, length: s.length })),
+      maxIndex: options.maxIndex,
+      now: options.now,
+      tombstoneRetentionMs: options.tombstoneRetentionMs,
+      indexIntervalBytes: this.intervalBytes,
+    });
+    const report: CompactionReport = { segmentsRewritten: 0, recordsRemoved: 0 };
+    await this.runTask(async () => {
+      for (const [i, r] of results.entries()) {
+        if (!r.tmpPath || !r.index) continue;
+        const old = eligible[i];
+        const at = this.segments.indexOf(old);
+        const decoded = SegmentIndex.decode(Buffer.from(r.index.buffer, r.index.byteOffset, r.index.byteLength), this.intervalBytes);
+        if (at < 0 || !decoded) {
+          // Deleted by retention meanwhile: the rewrite is moot.
+          await rm(r.tmpPath, { force: true });
+          continue;
+        }
+        // The old index must not outlive the rename (it would describe the old bytes).
+        await rm(indexPath(this.dir, old.baseOffset), { force: true });
+        await rename(r.tmpPath, old.path);
+        const file = await openFileRef(old.path, "r+");
+        const seg = new Segment(old.path, old.baseOffset, old.baseIndex, file, decoded.index);
+        seg.adopt(decoded.summary);
+        this.segments[at] = seg;
+        await this.seal(seg);
+        this.dirDirty = true;
+        await old.file.close();
+        report.segmentsRewritten++;
+        report.recordsRemoved += r.recordsRemoved;
+      }
+    });
+    if (report.segmentsRewritten > 0) this.log.info({ ...report }, "compacted log segments");
+    return report;
+  }
+
+  /**
    * Drops the whole log and starts it empty at (`index`, `offset`): for a follower that installs a
    * snapshot past its log. Resolves once the files are gone.
    */
@@ -650,7 +718,7 @@ export class SegmentLog {
           const step = await scanner.next();
           if (step.type !== "frame") break;
           const h = step.header;
-          if (h.kind !== FrameKind.Batch || h.nextOffset <= target) continue;
+          if (h.kind === FrameKind.Control || h.nextOffset <= target || h.nextOffset === h.offset) continue;
           const size = h.length - FRAME_HEADER_SIZE;
           if (h.offset >= limit || (total > 0 && total + size > maxBytes)) break scan;
           const from = step.at + FRAME_HEADER_SIZE;
@@ -707,6 +775,8 @@ export class SegmentLog {
       .filter((b): b is number => b !== undefined)
       .sort((a, b) => a - b);
     for (const n of names) {
+      // A compaction that did not finish: the original segment is still in place.
+      if (n.endsWith(COMPACTING_SUFFIX)) await rm(join(this.dir, n), { force: true });
       const b = parseSegmentName(n, INDEX_SUFFIX);
       if (b !== undefined && !bases.includes(b)) await rm(indexPath(this.dir, b), { force: true });
     }
@@ -820,7 +890,7 @@ export class SegmentLog {
 function toStoredEntry(h: FrameHeader, buf: Buffer, at: number): StoredEntry {
   const from = at + FRAME_HEADER_SIZE;
   const payload = Buffer.from(buf.subarray(from, at + h.length));
-  return h.kind === FrameKind.Batch
-    ? { kind: "batch", index: h.index, term: h.term, entryType: h.entryType, offset: BigInt(h.offset), batchId: Buffer.from(frameBatchId(buf, at)), payload }
-    : { kind: "control", index: h.index, term: h.term, entryType: h.entryType, offset: BigInt(h.offset), payload };
+  const common = { index: h.index, term: h.term, entryType: h.entryType, offset: BigInt(h.offset), payload };
+  if (h.kind === FrameKind.Batch) return { kind: "batch", ...common, batchId: Buffer.from(frameBatchId(buf, at)) };
+  return { kind: h.kind === FrameKind.Control ? "control" : "compacted", ...common };
 }
