@@ -1,0 +1,185 @@
+import { EntryType, emptyConfState, type ConfState, type Entry, type Message } from "../../protocol/raft.js";
+import { MemoryStorage } from "../raft/memory-storage.js";
+import { StateRole, type RaftConfig } from "../raft/types.js";
+import { Checker } from "./checker.js";
+import { Network } from "./network.js";
+import { decodeId, SimNode, type NodeHost } from "./node.js";
+import type { Profile, SimOptions } from "./profile.js";
+import type { Rng } from "./rng.js";
+import { Trace } from "./trace.js";
+
+/** Counters a run reports. */
+export interface Counters {
+  committed: number;
+  reads: number;
+  confChanges: number;
+  snapshots: number;
+}
+
+/**
+ * The simulated cluster: the nodes, the network between them, the checker watching them, and the
+ * membership as the replicated log has decided it. It owns simulated time; one `step()` is one tick.
+ */
+export class Cluster implements NodeHost {
+  now = 0;
+  readonly checker = new Checker();
+  readonly trace = new Trace();
+  readonly network: Network;
+  /** Every node ever started, by id (insertion order = id order, so iteration is deterministic). */
+  readonly nodes = new Map<number, SimNode>();
+  /** Nodes removed from the group and shut down for good. */
+  readonly retired = new Set<number>();
+  /** The newest membership applied anywhere, and the index of its ConfChange entry. */
+  conf: ConfState;
+  confIndex = 0;
+  readonly counters: Counters = { committed: 0, reads: 0, confChanges: 0, snapshots: 0 };
+  /** Highest index whose client payload has been counted as committed. */
+  private countedIndex = 0;
+  /** Called with a client proposal id when it is applied for the first time. */
+  onProposalCommitted: (proposalId: number) => void = () => {};
+  /** Called when a node becomes leader. */
+  onLeader: (node: SimNode) => void = () => {};
+  private nextId: number;
+
+  constructor(
+    readonly options: SimOptions,
+    readonly profile: Profile,
+    private readonly rng: Rng,
+  ) {
+    this.network = new Network(rng.fork(), profile.net);
+    const voters = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.conf = { ...emptyConfState(), voters };
+    for (const id of voters) this.addNode(id, new MemoryStorage({ ...emptyConfState(), voters: [...voters] }));
+    this.nextId = options.nodes + 1;
+  }
+
+  /** Creates a node that is not yet a member: it waits, empty, for the leader to add it. */
+  spawnNode(): SimNode {
+    return this.addNode(this.nextId++, new MemoryStorage());
+  }
+
+  members(): number[] {
+    const c = this.conf;
+    const ids = new Set<number>([...c.voters, ...c.votersOutgoing, ...c.learners, ...c.learnersNext]);
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  isVoter(id: number): boolean {
+    return this.conf.voters.includes(id) || this.conf.votersOutgoing.includes(id);
+  }
+
+  /** The node that believes it leads the highest term, if any is up. */
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.up && n.role === StateRole.Leader && (best === undefined || n.term > best.term)) best = n;
+    }
+    return best;
+  }
+
+  /** One tick: deliver due messages, complete due fsyncs, tick every live core. */
+  step(): void {
+    const now = ++this.now;
+    for (const m of this.network.due(now)) {
+      const n = this.nodes.get(m.to);
+      if (n === undefined || !n.up) continue;
+      this.trace.message(now, m);
+      n.step(m);
+    }
+    for (const n of this.nodes.values()) n.flushDisk();
+    for (const n of this.nodes.values()) n.tick();
+  }
+
+  crash(n: SimNode): void {
+    n.crash();
+    this.trace.note(this.now, `crash ${n.id} (${n.disk.pending} writes were pending)`);
+  }
+
+  restart(n: SimNode): void {
+    n.start();
+    this.trace.note(this.now, `restart ${n.id}`);
+  }
+
+  /** Shuts a removed node down for good; its id is never reused. */
+  retire(n: SimNode): void {
+    if (n.up) n.crash();
+    this.retired.add(n.id);
+    this.trace.note(this.now, `retire ${n.id}`);
+  }
+
+  // NodeHost
+
+  send(m: Message): void {
+    if (m.to === m.from) return; // local messages are the core's business
+    this.network.send(m, this.now);
+  }
+
+  applied(_node: SimNode, e: Entry): void {
+    if (e.index <= this.countedIndex) return;
+    this.countedIndex = e.index;
+    if (e.type === EntryType.Normal && e.data.length === 4) {
+      this.counters.committed++;
+      this.onProposalCommitted(decodeId(e.data));
+    }
+  }
+
+  confApplied(node: SimNode, index: number, confState: ConfState, added: boolean): void {
+    // Workaround, reported to the core's owner: a node refuses a snapshot whose membership does not
+    // include it, and the leader keeps offering that stale snapshot forever. Snapshotting as soon as
+    // a change that adds a node is applied makes the snapshot a newcomer gets include it.
+    if (added) node.compact(0);
+    if (index <= this.confIndex) return;
+    this.confIndex = index;
+    this.conf = confState;
+    this.counters.confChanges++;
+    this.trace.note(this.now, `node ${node.id} applies conf change at ${index}: ${formatConf(confState)}`);
+  }
+
+  snapshotInstalled(node: SimNode): void {
+    this.counters.snapshots++;
+    this.trace.note(this.now, `node ${node.id} installs snapshot at ${node.sm.index}`);
+  }
+
+  readServed(): void {
+    this.counters.reads++;
+  }
+
+  leaderElected(node: SimNode, term: number): void {
+    this.trace.note(this.now, `node ${node.id} leads term ${term}`);
+    this.onLeader(node);
+  }
+
+  private addNode(id: number, storage: MemoryStorage): SimNode {
+    const coreRng = this.rng.fork();
+    const p = this.profile;
+    const bugs = this.options.bug === undefined ? undefined : new Set([this.options.bug]);
+    const config = (nodeId: number, applied: number): RaftConfig => ({
+      id: nodeId,
+      group: "sim",
+      electionTick: p.electionTick,
+      heartbeatTick: p.heartbeatTick,
+      random: (n) => coreRng.int(n),
+      applied,
+      maxSizePerMsg: p.maxSizePerMsg,
+      maxInflightMsgs: p.maxInflightMsgs,
+      maxUncommittedEntriesSize: p.maxUncommittedEntriesSize,
+      preVote: p.preVote,
+      checkQuorum: p.checkQuorum,
+      leaseRead: p.leaseRead,
+      snapshotChunkSize: p.snapshotChunkSize,
+      bugs,
+    });
+    const n = new SimNode(id, storage, this.rng.fork(), p.maxFsyncDelay, this, config);
+    this.nodes.set(id, n);
+    n.start();
+    return n;
+  }
+}
+
+export function formatConf(c: ConfState): string {
+  let s = `voters=[${c.voters.join(",")}]`;
+  if (c.votersOutgoing.length > 0) s += ` outgoing=[${c.votersOutgoing.join(",")}]`;
+  if (c.learners.length > 0) s += ` learners=[${c.learners.join(",")}]`;
+  if (c.learnersNext.length > 0) s += ` learnersNext=[${c.learnersNext.join(",")}]`;
+  return s;
+}

@@ -1,0 +1,122 @@
+import { RELIABLE } from "./network.js";
+import type { Cluster } from "./cluster.js";
+import type { SimNode } from "./node.js";
+import type { Profile } from "./profile.js";
+import type { Rng } from "./rng.js";
+
+/**
+ * The hostile part of the world: crashes (which lose unsynced writes), restarts, and partitions,
+ * symmetric or one-way. During a fault phase they strike at the profile's rates; `heal()` ends them
+ * all at once so that liveness can be measured from a clean start.
+ */
+export class Faults {
+  private readonly restartAt = new Map<number, number>();
+  /** Fresh leaders doomed to crash, by id. */
+  private readonly crashAt = new Map<number, number>();
+  private partitionUntil = 0;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly profile: Profile,
+    private readonly rng: Rng,
+  ) {}
+
+  /** Starts a fault phase: the network turns hostile again. */
+  unleash(): void {
+    this.cluster.network.setFaults(this.profile.net);
+  }
+
+  /** One tick of a fault phase. */
+  tick(): void {
+    const c = this.cluster;
+    for (const [id, at] of this.restartAt) {
+      if (at > c.now) continue;
+      this.restartAt.delete(id);
+      const n = c.nodes.get(id);
+      if (n !== undefined && !n.up && !c.retired.has(id)) c.restart(n);
+    }
+    for (const [id, at] of this.crashAt) {
+      if (at > c.now) continue;
+      this.crashAt.delete(id);
+      const n = c.nodes.get(id);
+      if (n !== undefined && n.up) this.crash(n);
+    }
+    if (c.network.partitioned && c.now >= this.partitionUntil) {
+      c.network.heal();
+      c.trace.note(c.now, "partition healed");
+    }
+    if (this.rng.chance(this.profile.crashRate)) this.crashSomeone();
+    if (!c.network.partitioned && this.rng.chance(this.profile.partitionRate)) this.partition();
+  }
+
+  /**
+   * A fresh leader may be crashed before it replicates much: the Figure 8 shape, where an old
+   * term's entry sits on a minority when the next leader takes over.
+   */
+  leaderElected(n: SimNode): void {
+    if (this.profile.crashRate > 0 && this.rng.chance(0.15)) this.crashAt.set(n.id, this.cluster.now + this.rng.range(1, 4));
+  }
+
+  /** Everything back to normal: every node up, every link restored, no loss or duplication. */
+  heal(): void {
+    const c = this.cluster;
+    this.restartAt.clear();
+    this.crashAt.clear();
+    c.network.heal();
+    c.network.setFaults({ ...RELIABLE, maxDelay: this.profile.net.maxDelay });
+    for (const n of c.nodes.values()) if (!n.up && !c.retired.has(n.id)) c.restart(n);
+    c.trace.note(c.now, "heal: all nodes up, network reliable");
+  }
+
+  private crashSomeone(): void {
+    const c = this.cluster;
+    const up = c.members().map((id) => c.nodes.get(id)).filter((n): n is SimNode => n !== undefined && n.up);
+    if (up.length === 0) return;
+    const r = this.rng.float();
+    let victim: SimNode | undefined;
+    if (r < 0.3) victim = c.leader();
+    else if (r < 0.6) {
+      // A node with writes in its fsync window loses them: where unpersisted votes get forgotten.
+      const unsynced = up.filter((n) => n.disk.pending > 0);
+      if (unsynced.length > 0) victim = this.rng.pick(unsynced);
+    }
+    this.crash(victim ?? this.rng.pick(up));
+  }
+
+  private crash(n: SimNode): void {
+    this.cluster.crash(n);
+    this.restartAt.set(n.id, this.cluster.now + this.rng.range(1, this.profile.maxDownTicks));
+  }
+
+  private partition(): void {
+    const c = this.cluster;
+    const ids = [...c.nodes.keys()].filter((id) => !c.retired.has(id));
+    if (ids.length < 2) return;
+    const leader = c.leader()?.id ?? this.rng.pick(ids);
+    const shape = this.rng.int(4);
+    let what: string;
+    if (shape === 0) {
+      const lone = this.rng.chance(0.5) ? leader : this.rng.pick(ids);
+      c.network.partition([[lone], ids.filter((id) => id !== lone)]);
+      what = `isolate ${lone}`;
+    } else if (shape === 1) {
+      const shuffled = this.rng.shuffle([...ids]);
+      const k = this.rng.range(1, shuffled.length - 1);
+      c.network.partition([shuffled.slice(0, k), shuffled.slice(k)]);
+      what = `split [${shuffled.slice(0, k).join(",")}] | [${shuffled.slice(k).join(",")}]`;
+    } else if (shape === 2) {
+      // One-way: the node still hears the others (or is still heard) but not the other way round.
+      const x = this.rng.chance(0.5) ? leader : this.rng.pick(ids);
+      const outbound = this.rng.chance(0.5);
+      for (const id of ids) if (id !== x) outbound ? c.network.cutLink(x, id) : c.network.cutLink(id, x);
+      what = `one-way: ${x} ${outbound ? "cannot send" : "cannot hear"}`;
+    } else {
+      // A bridge: two nodes cannot talk to each other but both still reach the rest.
+      const [a, b] = this.rng.shuffle([...ids]);
+      c.network.partition([[a], [b]]);
+      what = `bridge: ${a} x ${b}`;
+    }
+    this.partitionUntil = c.now + this.rng.range(5, this.profile.maxPartitionTicks);
+    c.trace.note(c.now, `partition ${what} until t=${this.partitionUntil}`);
+  }
+}

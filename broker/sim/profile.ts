@@ -1,0 +1,124 @@
+import type { BugName } from "../raft/types.js";
+import type { NetworkFaults } from "./network.js";
+import type { Rng } from "./rng.js";
+
+/** What the user chose: cluster size, run length, an injected bug, and which faults are allowed. */
+export interface SimOptions {
+  nodes: number;
+  /** Ticks of fault phases per seed (each seed also runs heal phases until it recovers). */
+  steps: number;
+  bug?: BugName;
+  loss: boolean;
+  dup: boolean;
+  reorder: boolean;
+  partition: boolean;
+  crash: boolean;
+  conf: boolean;
+  transfer: boolean;
+  snapshot: boolean;
+  reads: boolean;
+}
+
+export const DEFAULT_STEPS = 400;
+
+/** The faults and activities that `--no-NAME` switches off. */
+export const FAULT_FLAGS = ["loss", "dup", "reorder", "partition", "crash", "conf", "transfer", "snapshot", "reads"] as const;
+
+export function defaultOptions(): SimOptions {
+  return {
+    nodes: 3,
+    steps: DEFAULT_STEPS,
+    loss: true,
+    dup: true,
+    reorder: true,
+    partition: true,
+    crash: true,
+    conf: true,
+    transfer: true,
+    snapshot: true,
+    reads: true,
+  };
+}
+
+/** The command that reruns exactly one seed with the same settings. */
+export function replayCommand(seed: number, o: SimOptions): string {
+  const defaults = defaultOptions();
+  let cmd = `npm run sim -- --seeds 1 --from ${seed}`;
+  if (o.nodes !== defaults.nodes) cmd += ` --nodes ${o.nodes}`;
+  if (o.steps !== defaults.steps) cmd += ` --steps ${o.steps}`;
+  if (o.bug !== undefined) cmd += ` --bug ${o.bug}`;
+  for (const f of FAULT_FLAGS) if (!o[f]) cmd += ` --no-${f}`;
+  return cmd;
+}
+
+/**
+ * One seed's personality. Seeds differ in how hostile the world is and how the core is tuned, so
+ * that a few thousand seeds cover both gentle runs (long stable leaderships, deep pipelines) and the
+ * narrow shapes the known bugs need: one-entry App messages and fresh-leader crashes (Figure 8),
+ * crashes inside the fsync window (lost votes), partial partitions during membership changes.
+ */
+export interface Profile {
+  electionTick: number;
+  heartbeatTick: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  leaseRead: boolean;
+  maxSizePerMsg: number;
+  maxInflightMsgs: number;
+  maxUncommittedEntriesSize: number;
+  snapshotChunkSize: number;
+  net: NetworkFaults;
+  maxFsyncDelay: number;
+  /** Per-tick probabilities of each kind of event during a fault phase. */
+  crashRate: number;
+  maxDownTicks: number;
+  partitionRate: number;
+  maxPartitionTicks: number;
+  proposeRate: number;
+  readRate: number;
+  confRate: number;
+  transferRate: number;
+  snapshotRate: number;
+  /** Length of one fault phase in ticks. */
+  faultTicks: number;
+}
+
+export const ELECTION_TICK = 10;
+
+export function drawProfile(rng: Rng, o: SimOptions): Profile {
+  const checkQuorum = rng.chance(0.75);
+  // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs. A window of
+  // a single one-entry App would make the pipe slower than the clients, so it gets a deeper window.
+  const oneEntryApps = rng.chance(0.5);
+  return {
+    electionTick: ELECTION_TICK,
+    heartbeatTick: rng.range(1, 3),
+    preVote: rng.chance(0.8),
+    checkQuorum,
+    leaseRead: checkQuorum && rng.chance(0.3),
+    maxSizePerMsg: oneEntryApps ? 1 : 1024,
+    maxInflightMsgs: oneEntryApps ? rng.pick([4, 16, 256]) : rng.pick([1, 2, 4, 16, 256]),
+    // Flow control bounds the backlog a partitioned leader builds, which a healed cluster must drain.
+    maxUncommittedEntriesSize: rng.pick([200, 1000]),
+    snapshotChunkSize: rng.range(8, 40),
+    net: {
+      loss: o.loss ? rng.pick([0, 0.01, 0.05, 0.1, 0.2]) : 0,
+      dup: o.dup ? rng.pick([0, 0.02, 0.1]) : 0,
+      reorder: o.reorder ? rng.pick([0, 0.02, 0.1]) : 0,
+      maxDelay: rng.range(1, 3),
+      longDelay: o.reorder ? rng.pick([0, 0.005, 0.02]) : 0,
+      maxLongDelay: 3 * ELECTION_TICK,
+    },
+    maxFsyncDelay: rng.range(0, 4),
+    crashRate: o.crash ? rng.pick([0.002, 0.01, 0.03]) : 0,
+    maxDownTicks: rng.pick([3, 20, 60]),
+    partitionRate: o.partition ? rng.pick([0.005, 0.02, 0.05]) : 0,
+    maxPartitionTicks: rng.pick([10, 40, 100]),
+    proposeRate: rng.pick([0.3, 0.7, 1]),
+    readRate: o.reads ? rng.pick([0.1, 0.3]) : 0,
+    confRate: o.conf ? rng.pick([0.01, 0.05]) : 0,
+    transferRate: o.transfer ? rng.pick([0.002, 0.01, 0.03]) : 0,
+    snapshotRate: o.snapshot ? rng.pick([0.01, 0.05]) : 0,
+    faultTicks: rng.range(60, 200),
+  };
+}

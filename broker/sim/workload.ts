@@ -1,0 +1,186 @@
+import { ConfChangeType, type ConfChange, type ConfChangeSingle } from "../../protocol/raft.js";
+import type { Cluster } from "./cluster.js";
+import { encodeId, type SimNode } from "./node.js";
+import type { Profile } from "./profile.js";
+import type { Rng } from "./rng.js";
+
+const TRANSITIONS = ["auto", "joint-implicit", "joint-explicit"] as const;
+
+/**
+ * What the outside world asks of the cluster: clients proposing unique payloads and reading all the
+ * time, operators changing membership and moving leadership, and nodes snapshotting their state.
+ * Membership changes and transfers happen only in fault phases, in flight with the faults.
+ */
+export class Workload {
+  /** Next client proposal id; ids are issued in order, so "proposed after t" is "id ≥ n". */
+  nextProposal = 1;
+  private nextRead = 1;
+  /** Nodes started for an add that has not yet taken effect. */
+  private spares: SimNode[] = [];
+  /** Removed nodes waiting until every member has applied their removal, with its index. */
+  private readonly leaving = new Map<number, number>();
+  private seenConfIndex = 0;
+  private seenMembers: number[];
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly profile: Profile,
+    private readonly rng: Rng,
+  ) {
+    this.seenMembers = cluster.members();
+  }
+
+  tick(faultPhase: boolean): void {
+    const p = this.profile;
+    if (this.rng.chance(p.proposeRate)) this.propose();
+    if (this.rng.chance(p.readRate)) this.read();
+    if (this.rng.chance(p.snapshotRate)) this.snapshot();
+    if (faultPhase && this.rng.chance(p.confRate)) this.changeMembership();
+    if (faultPhase && this.rng.chance(p.transferRate)) this.transfer();
+    this.retireRemoved();
+  }
+
+  private propose(): void {
+    const target = this.clientTarget();
+    if (target === undefined) return;
+    const id = this.nextProposal++;
+    target.try((raw) => raw.propose(encodeId(id)));
+  }
+
+  private read(): void {
+    const target = this.clientTarget();
+    if (target === undefined) return;
+    const id = this.nextRead++;
+    const checker = this.cluster.checker;
+    checker.readStarted(id);
+    target.waitingReads.add(id);
+    // The ReadState may come back at once (a lease read), so the read is registered first.
+    if (!target.try((raw) => raw.readIndex(encodeId(id)))) {
+      target.waitingReads.delete(id);
+      checker.readAbandoned(id);
+    }
+  }
+
+  /** Mostly the leader, sometimes any live member (followers forward proposals and reads). */
+  private clientTarget(): SimNode | undefined {
+    const c = this.cluster;
+    const leader = c.leader();
+    if (leader !== undefined && this.rng.chance(0.8)) return leader;
+    const ids = c.members().filter((id) => c.nodes.get(id)?.up === true);
+    return ids.length === 0 ? undefined : c.nodes.get(this.rng.pick(ids));
+  }
+
+  private snapshot(): void {
+    const c = this.cluster;
+    const up = [...c.nodes.values()].filter((n) => n.up);
+    if (up.length === 0) return;
+    const n = this.rng.pick(up);
+    if (n.compact(this.rng.pick([0, 2, 10]))) c.trace.note(c.now, `node ${n.id} snapshots at ${n.sm.index}`);
+  }
+
+  private transfer(): void {
+    const c = this.cluster;
+    const leader = c.leader();
+    if (leader === undefined) return;
+    const others = c.conf.voters.filter((id) => id !== leader.id);
+    if (others.length === 0) return;
+    const to = this.rng.pick(others);
+    c.trace.note(c.now, `transfer leadership ${leader.id} -> ${to}`);
+    leader.try((raw) => raw.transferLeader(to));
+  }
+
+  private changeMembership(): void {
+    const c = this.cluster;
+    const leader = c.leader();
+    if (leader === undefined) return;
+    const conf = c.conf;
+    if (conf.votersOutgoing.length > 0) {
+      // Joint and not leaving on its own: the operator leaves explicitly.
+      if (!conf.autoLeave) this.proposeConf(leader, { changes: [], transition: "auto" }, "leave joint");
+      return;
+    }
+    // A node added to a log that still starts at index 1 would replay it from the start and never
+    // learn the initial voters (they are in the bootstrap snapshot, not in entries): make every
+    // member's log start with a snapshot first, so additions always go through InstallSnapshot.
+    const unsnapshotted = c.members().filter((id) => c.nodes.get(id)?.disk.storage.snapshot().meta.index === 0);
+    for (const id of unsnapshotted) c.nodes.get(id)?.compact(0);
+    if (unsnapshotted.length > 0) return;
+
+    const n = c.options.nodes;
+    const voters = conf.voters;
+    const learners = conf.learners;
+    const ops: (() => void)[] = [];
+    if (c.members().length < n + 2) ops.push(() => this.addLearner(leader));
+    if (learners.length > 0) {
+      ops.push(() => this.proposeSimple(leader, ConfChangeType.AddNode, this.rng.pick(learners), "promote"));
+      ops.push(() => this.proposeSimple(leader, ConfChangeType.RemoveNode, this.rng.pick(learners), "remove learner"));
+    }
+    if (voters.length > Math.max(3, n - 1)) {
+      ops.push(() => this.proposeSimple(leader, ConfChangeType.RemoveNode, this.rng.pick(voters), "remove voter"));
+    }
+    ops.push(() => this.replace(leader));
+    this.rng.pick(ops)();
+  }
+
+  private addLearner(leader: SimNode): void {
+    const [node] = this.sparesFor(1);
+    this.proposeSimple(leader, ConfChangeType.AddLearner, node.id, "add learner");
+  }
+
+  /** Swaps one or two voters (possibly the leader) for learners or brand-new nodes, jointly. */
+  private replace(leader: SimNode): void {
+    const voters = this.cluster.conf.voters;
+    const k = voters.length >= 3 && this.rng.chance(0.6) ? 2 : 1;
+    const out = this.rng.shuffle([...voters]).slice(0, k);
+    const fromLearners = this.rng.shuffle([...this.cluster.conf.learners]).slice(0, k);
+    const incoming = [...fromLearners, ...this.sparesFor(k - fromLearners.length).map((s) => s.id)];
+    const changes: ConfChangeSingle[] = [];
+    for (let i = 0; i < k; i++) {
+      changes.push({ type: ConfChangeType.AddNode, nodeId: incoming[i] });
+      changes.push({ type: ConfChangeType.RemoveNode, nodeId: out[i] });
+    }
+    this.proposeConf(leader, { changes, transition: this.rng.pick(TRANSITIONS) }, `replace [${out.join(",")}] by [${incoming.join(",")}]`);
+  }
+
+  private proposeSimple(leader: SimNode, type: ConfChangeType, nodeId: number, what: string): void {
+    this.proposeConf(leader, { changes: [{ type, nodeId }], transition: "auto" }, `${what} ${nodeId}`);
+  }
+
+  private proposeConf(leader: SimNode, cc: ConfChange, what: string): void {
+    const ok = leader.try((raw) => raw.proposeConfChange(cc));
+    this.cluster.trace.note(this.cluster.now, `propose conf change on ${leader.id}: ${what} (${cc.transition})${ok ? "" : " dropped"}`);
+  }
+
+  /** `k` nodes that are up and not members yet, started as needed. */
+  private sparesFor(k: number): SimNode[] {
+    const members = new Set(this.cluster.members());
+    this.spares = this.spares.filter((s) => !members.has(s.id) && !this.cluster.retired.has(s.id));
+    while (this.spares.length < k) this.spares.push(this.cluster.spawnNode());
+    return this.spares.slice(0, k);
+  }
+
+  /**
+   * A removed node is shut down once every member has applied its removal: until then a member that
+   * has not may still need its vote or acknowledgement (a joint config still counts it).
+   */
+  private retireRemoved(): void {
+    const c = this.cluster;
+    if (c.confIndex !== this.seenConfIndex) {
+      const now = new Set(c.members());
+      for (const id of this.seenMembers) if (!now.has(id)) this.leaving.set(id, c.confIndex);
+      for (const id of now) this.leaving.delete(id);
+      this.seenMembers = [...now];
+      this.seenConfIndex = c.confIndex;
+    }
+    for (const [id, index] of this.leaving) {
+      const caughtUp = this.seenMembers.every((m) => {
+        const n = c.nodes.get(m);
+        return n !== undefined && n.up && n.sm.index >= index;
+      });
+      if (!caughtUp) continue;
+      this.leaving.delete(id);
+      const n = c.nodes.get(id);
+      if (n !== undefined) c.retire(n);
+    }
+  }
+}
