@@ -122,13 +122,28 @@ export class TestNetwork {
   /** Optional hook: sees every Ready a node produces, before the network acts on it. */
   onReady: ((id: number, rd: Ready) => void) | undefined;
 
+  /** The membership the group was created with (every original node's disk starts with it). */
+  readonly bootstrap: ConfState;
+
   constructor(
     ids: number[],
     private readonly overrides: Partial<RaftConfig> = {},
     learners: number[] = [],
   ) {
-    for (const id of ids) this.add(id, { ...emptyConfState(), voters: ids, learners });
-    for (const id of learners) this.add(id, { ...emptyConfState(), voters: ids, learners });
+    this.bootstrap = { ...emptyConfState(), voters: ids, learners };
+    for (const id of ids) this.add(id, this.bootstrap);
+    for (const id of learners) this.add(id, this.bootstrap);
+  }
+
+  /**
+   * Adds a new, empty node that is not a member yet, to be added by a conf change. Its disk starts
+   * from the group's bootstrap membership: the initial members are not in the log (only in the
+   * bootstrap snapshot at index 0), so a node that replays the log from index 1 must start from
+   * them to arrive at the right membership. (A node added after compaction gets a snapshot
+   * instead and may start from nothing: `add(id)`.)
+   */
+  join(id: number, overrides: Partial<RaftConfig> = {}): TestNode {
+    return this.add(id, this.bootstrap, undefined, overrides);
   }
 
   /**
