@@ -2,7 +2,7 @@
  * Reads the frames of one segment file in order, from a position up to an end, in large reads.
  * Used by recovery (with `verify`), index rebuilds, and reads by offset or Raft index.
  */
-import { read } from "node:fs";
+import { read, readSync } from "node:fs";
 import { decodeFrame, FRAME_HEADER_SIZE, FrameError, type FrameHeader } from "./frame.js";
 
 export function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
@@ -44,35 +44,57 @@ export class FrameScanner {
 
   async next(): Promise<ScanStep> {
     for (;;) {
-      if (this.cursor >= this.end) return { type: "end" };
-      const at = this.cursor - this.bufStart;
-      let header: FrameHeader | undefined;
-      try {
-        header = decodeFrame(this.buf.subarray(0, this.bufLength), at, this.verify);
-      } catch (err) {
-        if (err instanceof FrameError) return { type: "bad", position: this.cursor, reason: err.message };
-        throw err;
-      }
-      if (header) {
-        if (this.cursor + header.length > this.end) {
-          return { type: "bad", position: this.cursor, reason: "frame runs past the end of the file" };
-        }
-        this.cursor += header.length;
-        return { type: "frame", header, position: this.cursor - header.length, buf: this.buf, at };
-      }
-      // Not enough bytes buffered: the frame (or its header) continues past the buffer. A whole
-      // header has been length-checked by decodeFrame, so `need` is at most MAX_FRAME_SIZE.
-      const have = this.bufLength - at;
-      const need = have < FRAME_HEADER_SIZE ? FRAME_HEADER_SIZE : this.buf.readUInt32LE(at + 4);
-      if (this.cursor + need > this.end) {
-        return { type: "bad", position: this.cursor, reason: `torn frame: ${this.end - this.cursor} bytes left at the end of the file` };
-      }
-      await this.fill(at, need);
+      const step = this.step();
+      if (step.type !== "need") return step;
+      const want = this.makeRoom(step.at, step.need);
+      const n = await readAt(this.fd, this.buf, this.bufLength, want, this.bufStart + this.bufLength);
+      this.took(n);
     }
   }
 
-  /** Moves the unread bytes to the front and reads more, growing the buffer to hold `need` bytes. */
-  private async fill(at: number, need: number): Promise<void> {
+  /** `next` with blocking reads: for callers that must answer synchronously (Raft's Storage). */
+  nextSync(): ScanStep {
+    for (;;) {
+      const step = this.step();
+      if (step.type !== "need") return step;
+      const want = this.makeRoom(step.at, step.need);
+      this.took(readSync(this.fd, this.buf, this.bufLength, want, this.bufStart + this.bufLength));
+    }
+  }
+
+  /** Decodes the frame at the cursor from the buffer, or says how many bytes are missing. */
+  private step(): ScanStep | { type: "need"; at: number; need: number } {
+    if (this.cursor >= this.end) return { type: "end" };
+    const at = this.cursor - this.bufStart;
+    let header: FrameHeader | undefined;
+    try {
+      header = decodeFrame(this.buf.subarray(0, this.bufLength), at, this.verify);
+    } catch (err) {
+      if (err instanceof FrameError) return { type: "bad", position: this.cursor, reason: err.message };
+      throw err;
+    }
+    if (header) {
+      if (this.cursor + header.length > this.end) {
+        return { type: "bad", position: this.cursor, reason: "frame runs past the end of the file" };
+      }
+      this.cursor += header.length;
+      return { type: "frame", header, position: this.cursor - header.length, buf: this.buf, at };
+    }
+    // Not enough bytes buffered: the frame (or its header) continues past the buffer. A whole
+    // header has been length-checked by decodeFrame, so `need` is at most MAX_FRAME_SIZE.
+    const have = this.bufLength - at;
+    const need = have < FRAME_HEADER_SIZE ? FRAME_HEADER_SIZE : this.buf.readUInt32LE(at + 4);
+    if (this.cursor + need > this.end) {
+      return { type: "bad", position: this.cursor, reason: `torn frame: ${this.end - this.cursor} bytes left at the end of the file` };
+    }
+    return { type: "need", at, need };
+  }
+
+  /**
+   * Moves the unread bytes (from `at`) to the front, growing the buffer to hold `need` bytes, and
+   * returns how many bytes to read next.
+   */
+  private makeRoom(at: number, need: number): number {
     const keep = this.bufLength - at;
     if (need > this.buf.length) {
       const bigger = Buffer.allocUnsafe(need);
@@ -83,9 +105,11 @@ export class FrameScanner {
     }
     this.bufStart += at;
     this.bufLength = keep;
-    const want = Math.min(this.buf.length - keep, this.end - (this.bufStart + keep));
-    const n = await readAt(this.fd, this.buf, keep, want, this.bufStart + keep);
-    if (n === 0) throw new Error(`unexpected end of file at ${this.bufStart + keep}`);
+    return Math.min(this.buf.length - keep, this.end - (this.bufStart + keep));
+  }
+
+  private took(n: number): void {
+    if (n === 0) throw new Error(`unexpected end of file at ${this.bufStart + this.bufLength}`);
     this.bufLength += n;
   }
 }

@@ -735,33 +735,43 @@ export class SegmentLog {
 
   /** Entries with Raft index in [lo, hi), up to about `maxBytes` of payload (at least one). */
   async readEntries(lo: number, hi: number, maxBytes: number): Promise<StoredEntry[]> {
-    if (lo < this.firstIndex) throw new LogError(LogErrorCode.OutOfRange, `index ${lo} is below the log start ${this.firstIndex}`);
-    const out: StoredEntry[] = [];
-    let total = 0;
-    const startSeg = this.segmentForIndex(lo);
-    if (!startSeg) return out;
-    scan: for (let s = this.segments.indexOf(startSeg); s < this.segments.length; s++) {
-      const seg = this.segments[s];
-      const start = s === this.segments.indexOf(startSeg) ? seg.index.lookupIndex(lo).position : 0;
+    const c = new EntryCollector(lo, hi, maxBytes);
+    for (const { seg, start } of this.entrySegments(lo)) {
       seg.file.pin();
       try {
         const scanner = new FrameScanner(seg.file.fd, start, seg.length, false);
-        for (;;) {
-          const step = await scanner.next();
-          if (step.type !== "frame") break;
-          const h = step.header;
-          if (h.index < lo) continue;
-          if (h.index >= hi) break scan;
-          const size = h.length - FRAME_HEADER_SIZE;
-          if (out.length > 0 && total + size > maxBytes) break scan;
-          out.push(toStoredEntry(h, step.buf, step.at));
-          total += size;
-        }
+        let step = await scanner.next();
+        while (step.type === "frame" && c.take(step.header, step.buf, step.at)) step = await scanner.next();
       } finally {
         seg.file.unpin();
       }
+      if (c.done) break;
     }
-    return out;
+    return c.out;
+  }
+
+  /**
+   * `readEntries` with blocking reads, for Raft's synchronous Storage. Raft asks for recent entries
+   * (the page cache has them) unless a follower lags; `RaftLogStorage` serves the tail from memory.
+   */
+  readEntriesSync(lo: number, hi: number, maxBytes: number): StoredEntry[] {
+    const c = new EntryCollector(lo, hi, maxBytes);
+    for (const { seg, start } of this.entrySegments(lo)) {
+      const scanner = new FrameScanner(seg.file.fd, start, seg.length, false);
+      let step = scanner.nextSync();
+      while (step.type === "frame" && c.take(step.header, step.buf, step.at)) step = scanner.nextSync();
+      if (c.done) break;
+    }
+    return c.out;
+  }
+
+  /** The segments to scan for index `lo` on, with the position to start at in each. */
+  private entrySegments(lo: number): Array<{ seg: Segment; start: number }> {
+    if (lo < this.firstIndex) throw new LogError(LogErrorCode.OutOfRange, `index ${lo} is below the log start ${this.firstIndex}`);
+    const first = this.segmentForIndex(lo);
+    if (!first) return [];
+    const from = this.segments.indexOf(first);
+    return this.segments.slice(from).map((seg, i) => ({ seg, start: i === 0 ? seg.index.lookupIndex(lo).position : 0 }));
   }
 
   // ---- open and close ----
@@ -884,6 +894,32 @@ export class SegmentLog {
     for (const w of this.awaiting.splice(0)) w.reject(new LogError(LogErrorCode.Closed, `log ${this.dir} closed`));
     for (const seg of this.segments) await seg.file.close();
     await this.dirRef.close();
+  }
+}
+
+/** Picks entries in [lo, hi) from a frame scan, up to about `maxBytes` of payload (at least one). */
+class EntryCollector {
+  readonly out: StoredEntry[] = [];
+  private total = 0;
+  done = false;
+
+  constructor(
+    private readonly lo: number,
+    private readonly hi: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Takes the frame if it is wanted; false once the scan can stop. */
+  take(h: FrameHeader, buf: Buffer, at: number): boolean {
+    if (h.index < this.lo) return true;
+    const size = h.length - FRAME_HEADER_SIZE;
+    if (h.index >= this.hi || (this.out.length > 0 && this.total + size > this.maxBytes)) {
+      this.done = true;
+      return false;
+    }
+    this.out.push(toStoredEntry(h, buf, at));
+    this.total += size;
+    return true;
   }
 }
 
