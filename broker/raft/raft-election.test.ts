@@ -1,7 +1,8 @@
 // Leader election (Raft §5.2, §5.4.1, thesis §9.6 pre-vote, §6.2 check-quorum), one rule per test.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageType, emptyConfState, type Message } from "../../protocol/raft.js";
+import { ConfChangeType, EntryType, MessageType, emptyConfState, type Message } from "../../protocol/raft.js";
+import { decodeConfChange, encodeConfChange } from "../../protocol/conf-change.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { RawNode } from "./raw-node.js";
 import { TestNetwork, drainNode, message, storageWithLog, testConfig } from "./test-network.js";
@@ -360,4 +361,38 @@ test("raft - a partitioned old leader cannot commit; its entries are overwritten
   const old = net.get(1).node;
   const data = old.log.slice(1, old.log.lastIndex() + 1).map((e) => new TextDecoder().decode(e.data));
   assert.ok(!data.includes("lost"), "'lost' is gone from the old leader's log");
+});
+
+test("raft - granting a pre-vote does not reset the election timer (only a real vote does)", () => {
+  const { node, storage } = lone(1, [1, 2, 3], { random: () => 0 }); // timeout: exactly 10 ticks
+  for (let i = 0; i < 5; i++) node.tick();
+  node.step(message(MessageType.PreVote, 2, 1, 1, { index: 0, logTerm: 0 }));
+  const out = drainNode(node, storage);
+  assert.deepEqual(of(out, MessageType.PreVoteResp).map((m) => m.reject), [false]);
+  for (let i = 0; i < 5; i++) node.tick();
+  assert.equal(role(node), "pre-candidate", "it still times out 10 ticks after it last heard anything real");
+
+  const real = lone(1, [1, 2, 3], { random: () => 0 });
+  for (let i = 0; i < 5; i++) real.node.tick();
+  real.node.step(message(MessageType.Vote, 2, 1, 1, { index: 0, logTerm: 0 }));
+  drainNode(real.node, real.storage);
+  for (let i = 0; i < 5; i++) real.node.tick();
+  assert.equal(role(real.node), "follower", "a granted vote restarts the timer");
+});
+
+test("raft - a node does not campaign while it has committed conf changes it has not applied", () => {
+  // (one of them could remove it; it must know its membership before asking for votes)
+  const storage = new MemoryStorage({ ...emptyConfState(), voters: [1, 2, 3] });
+  const cc = encodeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
+  storage.append([{ term: 1, index: 1, type: EntryType.ConfChange, data: cc }]);
+  storage.setHardState({ term: 1, vote: 0, commit: 1 });
+  const node = new RawNode(testConfig(1, { preVote: false }), storage);
+  node.campaign();
+  assert.equal(role(node), "follower");
+  const rd = node.ready();
+  assert.equal(rd.committedEntries.length, 1);
+  node.applyConfChange(decodeConfChange(rd.committedEntries[0].data));
+  node.advance(rd);
+  node.campaign();
+  assert.equal(role(node), "candidate", "once applied, it may");
 });

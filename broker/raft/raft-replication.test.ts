@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { MessageType, type HardState, type Message } from "../../protocol/raft.js";
 import { TestNetwork, drainNode, logTerms, message, storageWithLog } from "./test-network.js";
 import type { RawNode } from "./raw-node.js";
+import { ProposalDroppedError } from "./types.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const term = (n: RawNode) => n.status().hardState.term;
@@ -318,4 +319,62 @@ test("raft - votes and append acknowledgements are sent only after the hard stat
   assert.ok(net.count((m) => m.type === MessageType.VoteResp) > 0);
   assert.ok(net.count((m) => m.type === MessageType.AppResp && m.reject) > 0, "the scenario had rejections");
   for (const id of [1, 2, 3, 4, 5]) assert.deepEqual(net.appliedData(id).slice(-4), ["a", "b", "b2", "c"]);
+});
+
+test("raft - a follower refuses an App whose previous entry it does not hold, and hints where to look (§5.3)", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.add(2, undefined, storageWithLog([1, 2, 3], [1, 1, 2, 2], { term: 3 }));
+  const f = net.get(2);
+  const cases: Array<[number, number, number, number, string]> = [
+    // prev index, prev term -> hint index, hint term
+    [6, 3, 4, 2, "past its end: its last entry of a term ≤ 3"],
+    [4, 3, 4, 2, "same index, other term"],
+    [4, 1, 2, 1, "the term-2 run cannot match a term-1 leader: skip it"],
+  ];
+  for (const [index, logTerm, hint, hintTerm, why] of cases) {
+    f.node.step(message(MessageType.App, 1, 2, 3, { index, logTerm, entries: [] }));
+    const resp = drainNode(f.node, f.storage).filter((m) => m.type === MessageType.AppResp);
+    assert.deepEqual(resp.map((m) => [m.reject, m.index, m.rejectHint, m.logTerm]), [[true, index, hint, hintTerm]], why);
+  }
+  assert.equal(f.node.log.lastIndex(), 4, "nothing appended, nothing truncated");
+});
+
+test("raft - a single-node group commits an entry once its own write is durable", () => {
+  const net = new TestNetwork([1]);
+  net.campaign(1);
+  const n = net.get(1).node;
+  n.propose(enc("solo"));
+  const rd = n.ready();
+  const index = n.log.lastIndex();
+  assert.equal(n.log.committed, index - 1);
+  persistWrites(net.get(1).storage, rd);
+  n.advance(rd);
+  assert.equal(n.log.committed, index);
+});
+
+test("raft - followers forward proposals to the leader, unless forwarding is off", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(3, "via 3");
+  assert.equal(net.count((m) => m.type === MessageType.Prop && m.from === 3 && m.to === 1), 1);
+  assert.deepEqual(net.appliedData(1), ["via 3"]);
+  const off = new TestNetwork([1, 2, 3], { disableProposalForwarding: true });
+  off.campaign(1);
+  assert.throws(() => off.get(3).node.propose(enc("x")), ProposalDroppedError);
+});
+
+test("raft - the leader drops proposals beyond maxUncommittedEntriesSize until entries commit", () => {
+  const net = new TestNetwork([1, 2, 3], { maxUncommittedEntriesSize: 250 });
+  net.campaign(1);
+  net.isolate(2);
+  net.isolate(3);
+  const n = net.get(1).node;
+  n.propose(enc("x".repeat(100)));
+  n.propose(enc("x".repeat(100)));
+  assert.throws(() => n.propose(enc("x".repeat(100))), ProposalDroppedError, "300 uncommitted bytes > 250");
+  net.recover();
+  net.tickAll(2); // the two commit
+  n.propose(enc("x".repeat(100)));
+  net.stabilize();
+  assert.equal(net.appliedData(2).length, 3);
 });
