@@ -28,9 +28,10 @@ export class Progress {
   readonly inflights: Inflights;
   /** Snapshot state: the snapshot being sent, and how many of its bytes the follower holds. */
   snapshot: Snapshot | undefined;
+  /** Snapshot state: bytes the follower last said it holds (it may go down if the follower restarted). */
   snapshotAcked = 0;
-  /** Snapshot state: a chunk is outstanding (resent on the next heartbeat if unanswered). */
-  snapshotChunkOut = false;
+  /** Snapshot state: offset of the chunk sent and not yet answered (-1: none). */
+  snapshotSent = -1;
   /** Lease reads: the leader tick of the latest heartbeat this follower answered. */
   lastAckedBeat = 0;
 
@@ -48,7 +49,7 @@ export class Progress {
     this.msgAppFlowPaused = false;
     this.snapshot = undefined;
     this.snapshotAcked = 0;
-    this.snapshotChunkOut = false;
+    this.snapshotSent = -1;
     this.state = state;
     this.inflights.reset();
   }

@@ -65,6 +65,15 @@ export class Raft {
   /** Current leader as far as this node knows (0: unknown). */
   lead = 0;
   isLearner = false;
+  /**
+   * A committed change removed this node (it was a voter, and is now not even a learner). It may
+   * still campaign, counting only the members' votes: with apply-time configuration, the removed
+   * nodes can hold the longest logs while the members still see the joint config and need their
+   * votes, which the log check withholds. Leading then means handing off to a member at once.
+   */
+  private retired = false;
+  /** A TimeoutNow arrived while committed conf changes were unapplied: campaign once they are. */
+  private timeoutNowPending = false;
 
   /** Messages that may be sent at once. */
   msgs: Message[] = [];
@@ -156,7 +165,13 @@ export class Raft {
   /** Whether this node may campaign: a voter, not in the middle of installing a snapshot. */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
-    return pr !== undefined && !pr.isLearner && !this.log.hasNextOrInProgressSnapshot();
+    const voter = pr !== undefined ? !pr.isLearner : this.retired && this.trk.config.incoming.size > 0;
+    return voter && !this.log.hasNextOrInProgressSnapshot();
+  }
+
+  private isVoter(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner;
   }
 
   private send(m: Message): void {
@@ -190,6 +205,7 @@ export class Raft {
       this.trk.progress.set(id, fresh);
     }
     this.pendingConfIndex = 0;
+    this.timeoutNowPending = false;
     this.uncommittedSize = 0;
     this.readOnly.reset();
     this.pendingReadIndex = [];
@@ -221,9 +237,11 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.role = StateRole.Leader;
-    const self = this.trk.progress.get(this.id)!;
-    self.becomeReplicate();
-    self.recentActive = true;
+    const self = this.trk.progress.get(this.id);
+    if (self) {
+      self.becomeReplicate();
+      self.recentActive = true;
+    }
     // Conf changes in the log before this term count as pending until applied.
     this.pendingConfIndex = this.log.lastIndex();
     // The no-op of the new term: committing it commits everything before it (§5.4.2) and lets
@@ -261,6 +279,7 @@ export class Raft {
       }
       // A transfer that did not finish within an election timeout is abandoned.
       if (this.leadTransferee !== 0) this.leadTransferee = 0;
+      this.maybeHandOff();
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
@@ -458,8 +477,10 @@ export class Raft {
         this.send({ ...m, to: this.lead, term: 0 });
         return;
       case MessageType.TimeoutNow:
-        // Campaign at once, skipping pre-vote: the leader asked for it.
-        this.hup("transfer");
+        // Campaign at once, skipping pre-vote: the leader asked for it. A commit that arrived
+        // with it may carry a conf change we must apply first; then campaign right after.
+        if (this.hasUnappliedConfChanges()) this.timeoutNowPending = true;
+        else this.hup("transfer");
         return;
       case MessageType.ReadIndex:
         if (this.lead === 0) return;
@@ -641,7 +662,7 @@ export class Raft {
     m.index = snap.meta.index;
     m.logTerm = snap.meta.term;
     m.snapshot = { meta: snap.meta, offset, total, data: snap.data.subarray(offset, end) };
-    pr.snapshotChunkOut = true;
+    pr.snapshotSent = offset;
     this.send(m);
   }
 
@@ -652,10 +673,13 @@ export class Raft {
       pr.becomeProbe();
       return;
     }
-    // rejectHint: how many bytes of the snapshot the follower holds.
-    pr.snapshotAcked = Math.max(pr.snapshotAcked, Math.min(m.rejectHint, pr.snapshot.data.byteLength));
-    pr.snapshotChunkOut = false;
-    if (pr.snapshotAcked < pr.snapshot.data.byteLength) this.sendSnapshotChunk(m.from, pr);
+    // rejectHint: how many bytes of the snapshot the follower holds. The follower is the authority
+    // (it may have lost a partial snapshot); a chunk goes out only when the answer asks for one
+    // that is not already on its way, so duplicated answers cannot multiply chunks.
+    const total = pr.snapshot.data.byteLength;
+    pr.snapshotAcked = Math.min(m.rejectHint, total);
+    if (pr.snapshotAcked >= total) pr.snapshotSent = -1; // complete: the AppResp after installing follows
+    else if (pr.snapshotSent !== pr.snapshotAcked) this.sendSnapshotChunk(m.from, pr);
   }
 
   private handleAppReject(m: Message, pr: Progress): void {
@@ -725,7 +749,9 @@ export class Raft {
       if (ctx) m.context = ctx;
       this.send(m);
       // An unanswered snapshot chunk is resent once per heartbeat interval.
-      if (pr.state === ProgressState.Snapshot && pr.snapshotChunkOut) this.sendSnapshotChunk(id, pr);
+      if (pr.state === ProgressState.Snapshot && pr.snapshot && pr.snapshotAcked < pr.snapshot.data.byteLength) {
+        this.sendSnapshotChunk(id, pr);
+      }
     }
   }
 
@@ -808,7 +834,7 @@ export class Raft {
       return;
     }
     let inc = this.incomingSnapshot;
-    if (!inc || inc.meta.index !== meta.index || inc.meta.term !== meta.term || chunk.offset === 0) {
+    if (!inc || inc.meta.index !== meta.index || inc.meta.term !== meta.term || inc.total !== chunk.total) {
       if (chunk.offset !== 0) return resp(0); // ask for the start
       inc = this.incomingSnapshot = { meta, total: chunk.total, chunks: [], received: 0 };
     }
@@ -834,9 +860,10 @@ export class Raft {
       this.becomeFollower(this.term + 1, 0);
       return false;
     }
+    // A snapshot taken before this node joined does not list it. It is installed anyway: a node
+    // that joins with an empty log does not know itself as a member either until it applies the
+    // change that added it, and refusing would leave it asking for the same snapshot forever.
     const cs = s.meta.confState;
-    const members = [...cs.voters, ...cs.learners, ...cs.votersOutgoing];
-    if (!members.includes(this.id)) return false;
     if (this.log.matchTerm(s.meta.index, s.meta.term)) {
       // We have the entry already: fast-forward the commit instead of wiping the log.
       this.log.commitTo(s.meta.index);
@@ -988,25 +1015,47 @@ export class Raft {
   }
 
   private switchToConfig(cfg: TrackerConfig, prs: Map<number, Progress>): void {
+    const wasVoter = this.isVoter();
     this.trk.config = cfg;
     this.trk.progress = prs;
     const self = prs.get(this.id);
     this.isLearner = self?.isLearner ?? false;
-    if ((!self || this.isLearner) && this.role === StateRole.Leader) {
-      // Removed or demoted: a leader outside the voters must not keep leading.
-      if (this.cfg.stepDownOnRemoval) this.becomeFollower(this.term, 0);
-      return;
-    }
+    if (self) this.retired = false;
+    else if (wasVoter) this.retired = true;
     if (this.role !== StateRole.Leader || cfg.incoming.size === 0) return;
     // The quorum changed: something may now be committed, and new members need Apps.
     if (this.maybeCommit()) this.bcastAppend();
     else for (const id of this.trk.ids()) if (id !== this.id) this.maybeSendAppend(id, false);
     if (this.leadTransferee !== 0 && !voterIds(cfg).includes(this.leadTransferee)) this.leadTransferee = 0;
+    this.maybeHandOff();
+  }
+
+  /**
+   * A leader that is no longer a voter (removed, or demoted to learner) keeps the group running
+   * only until it hands leadership to the most caught-up voter; stepping down at once could leave
+   * the members unable to elect anyone (see `retired`). A transfer that times out is retried.
+   */
+  private maybeHandOff(): void {
+    if (this.role !== StateRole.Leader || !this.cfg.stepDownOnRemoval || this.isVoter() || this.leadTransferee !== 0) return;
+    let best = 0;
+    let bestMatch = -1;
+    for (const id of voterIds(this.trk.config)) {
+      const pr = this.trk.progress.get(id);
+      if (pr && pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best !== 0) this.handleTransferLeader(best);
   }
 
   /** After applying up to `applied`: a leader leaves an auto-leave joint state once it is applied. */
   onApplied(applied: number): void {
     this.log.appliedTo(applied);
+    if (this.timeoutNowPending && this.role === StateRole.Follower && !this.hasUnappliedConfChanges()) {
+      this.timeoutNowPending = false;
+      this.hup("transfer");
+    }
     if (this.role === StateRole.Leader && this.trk.config.autoLeave && applied >= this.pendingConfIndex && isJoint(this.trk.config)) {
       const leave: Entry = { term: 0, index: 0, type: EntryType.ConfChange, data: LEAVE_JOINT };
       try {
