@@ -5,3 +5,5 @@ export { CompactionPool } from "./compaction-pool.js";
 export { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
 export type { CommitterStats, Syncer } from "./group-committer.js";
 export { LogError, LogErrorCode } from "./log-error.js";
+export { RaftLogStorage, opaqueEntryCodec } from "./raft-storage.js";
+export type { EntryCodec, PersistWork, RaftLogStorageOptions, RaftStateStore, StoredSnapshot } from "./raft-storage.js";

@@ -1,14 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { tempDir } from "../../test/log-fixtures.js";
-import { StateStore, type SnapshotMetaRecord } from "./state-store.js";
+import { StateStore, type SnapshotRecord } from "./state-store.js";
 
 const conf = { voters: [1, 2, 3], votersOutgoing: [], learners: [4], learnersNext: [], autoLeave: false };
 
 test("state store - hard state, snapshot metadata and records survive a reopen", async (t) => {
   const path = tempDir(t, "flotilla-state-");
   const store = StateStore.open({ path });
-  const meta: SnapshotMetaRecord = { index: 40, term: 3, confState: conf, nextOffset: 2n ** 60n, logStartOffset: 12n };
+  const meta: SnapshotRecord = { index: 40, term: 3, confState: conf, nextOffset: 2n ** 60n, logStartOffset: 12n, data: new Uint8Array([1, 2, 3]) };
   await store.write({
     hardStates: [
       ["orders-0", { term: 3, vote: 2, commit: 41 }],
@@ -28,7 +28,7 @@ test("state store - hard state, snapshot metadata and records survive a reopen",
   assert.deepEqual(again.hardState("orders-0"), { term: 3, vote: 2, commit: 41 });
   assert.deepEqual(again.hardState("orders-1"), { term: 1, vote: 0, commit: 0 });
   assert.equal(again.hardState("nope"), undefined);
-  assert.deepEqual(again.snapshotMeta("orders-0"), meta);
+  assert.deepEqual(again.snapshot("orders-0"), meta);
   assert.deepEqual([...again.entries("offsets")], [
     ["group-a/orders-0", 17n],
     ["group-b/orders-0", 5n],
@@ -37,7 +37,7 @@ test("state store - hard state, snapshot metadata and records survive a reopen",
   assert.equal(again.get("offsets", "group-a/orders-0"), undefined);
   await again.removeGroup("orders-0");
   assert.equal(again.hardState("orders-0"), undefined);
-  assert.equal(again.snapshotMeta("orders-0"), undefined);
+  assert.equal(again.snapshot("orders-0"), undefined);
   await again.close();
 });
 

@@ -1,6 +1,6 @@
 /**
  * StateStore: a broker's small, hot, transactional state in LMDB (the only module that imports
- * `lmdb`): Raft hard state per group, snapshot metadata per group, and small named records (the
+ * `lmdb`): Raft hard state per group, snapshots per group (metadata and small data), and small named records (the
  * metadata image, committed consumer offsets, …). It is not the log.
  *
  * Durability story, precisely:
@@ -10,7 +10,7 @@
  * - Every write method here resolves only when its transaction is **flushed**, i.e. fsynced.
  *   A resolved `putHardState` therefore may precede a vote or an acknowledgement (Raft: persist
  *   before send). Many groups' writes in one turn share one commit and one sync.
- * - Reads (`hardState`, `snapshotMeta`, `get`) are synchronous and see committed writes, which may
+ * - Reads (`hardState`, `snapshot`, `get`) are synchronous and see committed writes, which may
  *   not be on disk yet: after a crash, a read can only go back to a flushed state, never forward.
  * - `write(batch)` puts several records in one transaction: all or none survive a crash.
  * - Nothing here uses `noSync`; the bench may, through `unsafeNoSync`, and says so.
@@ -18,14 +18,19 @@
 import { open, type Database, type RootDatabase } from "lmdb";
 import type { ConfState, HardState } from "../../protocol/raft.js";
 
-/** What a partition's snapshot covers: Raft position plus the log position it maps to. */
-export interface SnapshotMetaRecord {
+/**
+ * A group's latest snapshot: its Raft position, the log position it maps to, and its (small) data.
+ * For a partition the log itself is the state, so the data is only what the log cannot rebuild
+ * cheaply (the dedup window, …); whole snapshots of big state machines belong in files.
+ */
+export interface SnapshotRecord {
   index: number;
   term: number;
   confState: ConfState;
   /** The partition's next offset after the last entry the snapshot covers. */
   nextOffset: bigint;
   logStartOffset: bigint;
+  data: Uint8Array;
 }
 
 /** A value of a named record: plain data (msgpack), no functions or classes. */
@@ -34,7 +39,7 @@ export type StateValue = null | boolean | number | bigint | string | Uint8Array 
 /** Records written together in one transaction. */
 export interface StateBatch {
   hardStates?: Array<[group: string, state: HardState]>;
-  snapshots?: Array<[group: string, meta: SnapshotMetaRecord]>;
+  snapshots?: Array<[group: string, meta: SnapshotRecord]>;
   /** Named records; a value of `undefined` deletes the key. */
   records?: Array<[namespace: string, key: string, value: StateValue | undefined]>;
 }
@@ -48,12 +53,12 @@ export interface StateStoreOptions {
 
 export class StateStore {
   private readonly hard: Database<HardState, string>;
-  private readonly snaps: Database<SnapshotMetaRecord, string>;
+  private readonly snaps: Database<SnapshotRecord, string>;
   private readonly records: Database<StateValue, string>;
 
   private constructor(private readonly root: RootDatabase) {
     this.hard = root.openDB<HardState, string>("hard-state", {});
-    this.snaps = root.openDB<SnapshotMetaRecord, string>("snapshot-meta", {});
+    this.snaps = root.openDB<SnapshotRecord, string>("snapshot-meta", {});
     this.records = root.openDB<StateValue, string>("records", {});
   }
 
@@ -65,7 +70,7 @@ export class StateStore {
     return this.hard.get(group);
   }
 
-  snapshotMeta(group: string): SnapshotMetaRecord | undefined {
+  snapshot(group: string): SnapshotRecord | undefined {
     return this.snaps.get(group);
   }
 
@@ -85,7 +90,7 @@ export class StateStore {
     return this.write({ hardStates: [[group, state]] });
   }
 
-  putSnapshotMeta(group: string, meta: SnapshotMetaRecord): Promise<void> {
+  putSnapshot(group: string, meta: SnapshotRecord): Promise<void> {
     return this.write({ snapshots: [[group, meta]] });
   }
 
