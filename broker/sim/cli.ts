@@ -67,6 +67,8 @@ function report(r: SeedResult, o: SimOptions): void {
   const out = process.stdout;
   out.write(`\nVIOLATION of ${v.property} at seed ${r.seed}\n  ${v.detail}\n  last events:\n`);
   for (const line of v.trace) out.write(`    ${line}\n`);
+  out.write("  nodes at the end:\n");
+  for (const line of v.state) out.write(`    ${line}\n`);
   out.write(`  replay: ${replayCommand(r.seed, o)}\n`);
 }
 

@@ -90,9 +90,28 @@ export class Cluster implements NodeHost {
     for (const n of this.nodes.values()) n.tick();
   }
 
+  /** One line per node that is not retired: what a reader of a failure report needs first. */
+  describe(): string[] {
+    const out: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (this.retired.has(n.id)) continue;
+      if (n.raw === undefined) {
+        out.push(`node ${n.id}: down`);
+        continue;
+      }
+      const st = n.raw.status();
+      const hs = st.hardState;
+      out.push(
+        `node ${n.id}: ${st.softState.role} term=${hs.term} vote=${hs.vote} lead=${st.softState.leader} commit=${hs.commit} ` +
+          `applied=${n.sm.index} last=${st.lastIndex} first=${n.raw.log.firstIndex()} ${formatConf(st.confState)}`,
+      );
+    }
+    return out;
+  }
+
   crash(n: SimNode): void {
+    this.trace.note(this.now, `crash ${n.id} (${n.disk.pending} writes lost)`);
     n.crash();
-    this.trace.note(this.now, `crash ${n.id} (${n.disk.pending} writes were pending)`);
   }
 
   restart(n: SimNode): void {

@@ -144,6 +144,9 @@ export class SimNode {
     // The applied entry may not be durable here yet (or the durable log may still hold an older
     // entry at that index): a snapshot must describe the log as it is on disk.
     if (storage.term(index) !== this.sm.term) return false;
+    // Nor may it run ahead of the durable commit index: a node restarting with a snapshot past its
+    // hard state's commit is refused by the core ("applied past the commit index").
+    if (index > storage.initialState().hardState.commit) return false;
     storage.createSnapshot(index, this.confState, this.sm.snapshotData());
     const to = index - keep;
     if (to >= storage.firstIndex()) storage.compact(to);

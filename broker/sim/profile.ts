@@ -97,9 +97,9 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     checkQuorum,
     leaseRead: checkQuorum && rng.chance(0.3),
     maxSizePerMsg: oneEntryApps ? 1 : 1024,
-    maxInflightMsgs: oneEntryApps ? rng.pick([4, 16, 256]) : rng.pick([1, 2, 4, 16, 256]),
+    maxInflightMsgs: oneEntryApps ? rng.pick([8, 32, 256]) : rng.pick([1, 2, 4, 16, 256]),
     // Flow control bounds the backlog a partitioned leader builds, which a healed cluster must drain.
-    maxUncommittedEntriesSize: rng.pick([200, 1000]),
+    maxUncommittedEntriesSize: rng.pick([32, 128]), // payloads are 4 bytes: 8 or 32 entries
     snapshotChunkSize: rng.range(8, 40),
     net: {
       loss: o.loss ? rng.pick([0, 0.01, 0.05, 0.1, 0.2]) : 0,
@@ -109,7 +109,7 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
       longDelay: o.reorder ? rng.pick([0, 0.005, 0.02]) : 0,
       maxLongDelay: 3 * ELECTION_TICK,
     },
-    maxFsyncDelay: rng.range(0, 4),
+    maxFsyncDelay: rng.range(0, 2),
     crashRate: o.crash ? rng.pick([0.002, 0.01, 0.03]) : 0,
     maxDownTicks: rng.pick([3, 20, 60]),
     partitionRate: o.partition ? rng.pick([0.005, 0.02, 0.05]) : 0,

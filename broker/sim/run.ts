@@ -22,7 +22,7 @@ export interface SeedResult {
   confChanges: number;
   snapshots: number;
   maxRecoveryTicks: number;
-  violation?: { property: Property; detail: string; trace: string[] };
+  violation?: { property: Property; detail: string; trace: string[]; state: string[] };
 }
 
 /**
@@ -81,7 +81,7 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
     }
   } catch (e) {
     const v = e instanceof Violation ? e : new Violation("core-error", e instanceof Error ? (e.stack ?? e.message) : String(e));
-    violation = { property: v.property, detail: v.detail, trace: cluster.trace.lines() };
+    violation = { property: v.property, detail: v.detail, trace: cluster.trace.lines(), state: cluster.describe() };
   }
   return {
     seed,

@@ -5,6 +5,8 @@ import type { Profile } from "./profile.js";
 import type { Rng } from "./rng.js";
 
 const TRANSITIONS = ["auto", "joint-implicit", "joint-explicit"] as const;
+/** Ticks between client proposals in a heal phase. */
+const HEAL_PROPOSE_EVERY = 4;
 
 /**
  * What the outside world asks of the cluster: clients proposing unique payloads and reading all the
@@ -32,7 +34,9 @@ export class Workload {
 
   tick(faultPhase: boolean): void {
     const p = this.profile;
-    if (this.rng.chance(p.proposeRate)) this.propose();
+    // While the cluster recovers, clients propose at a slow steady pace: slow so that a healed
+    // cluster can drain its backlog, steady so that liveness never waits on a lucky draw.
+    if (faultPhase ? this.rng.chance(p.proposeRate) : this.cluster.now % HEAL_PROPOSE_EVERY === 0) this.propose();
     if (this.rng.chance(p.readRate)) this.read();
     if (this.rng.chance(p.snapshotRate)) this.snapshot();
     if (faultPhase && this.rng.chance(p.confRate)) this.changeMembership();
@@ -102,7 +106,7 @@ export class Workload {
     // A node added to a log that still starts at index 1 would replay it from the start and never
     // learn the initial voters (they are in the bootstrap snapshot, not in entries): make every
     // member's log start with a snapshot first, so additions always go through InstallSnapshot.
-    const unsnapshotted = c.members().filter((id) => c.nodes.get(id)?.disk.storage.snapshot().meta.index === 0);
+    const unsnapshotted = c.members().filter((id) => c.nodes.get(id)?.disk.storage.firstIndex() === 1);
     for (const id of unsnapshotted) c.nodes.get(id)?.compact(0);
     if (unsnapshotted.length > 0) return;
 
