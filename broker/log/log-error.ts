@@ -15,8 +15,10 @@ export const LogErrorCode = {
   IoError: "IO_ERROR",
   /** An earlier write or fsync failed; close and reopen the log. */
   LogFailed: "LOG_FAILED",
-  /** The entry does not follow the log's last entry (index or offset). */
+  /** The entry does not follow the log's last entry (index, term or offset). */
   NonContiguous: "NON_CONTIGUOUS",
+  /** The entry's bytes are not a valid record batch (or are too big for a frame). */
+  InvalidEntry: "INVALID_ENTRY",
   /** The entry was removed by a suffix truncation before it became durable. */
   Truncated: "TRUNCATED",
   /** The requested offset or index is below the log start (deleted by retention). */

@@ -237,7 +237,8 @@ export class SegmentLog {
 
   /**
    * Appends entries (in Raft index order, continuing the log) and resolves once they are on disk.
-   * Rejects with a LogError: NON_CONTIGUOUS if they do not continue the log, TRUNCATED if a later
+   * Rejects with a LogError: NON_CONTIGUOUS if they do not continue the log, INVALID_ENTRY if a
+   * batch does not parse, TRUNCATED if a later
    * truncation removed them first, DISK_FULL / READ_ONLY / IO_ERROR / LOG_FAILED on I/O failure.
    */
   append(entries: AppendEntry[]): Promise<void> {
@@ -317,7 +318,7 @@ export class SegmentLog {
         tail.offset = frame.info.nextOffset;
       }
     } catch (err) {
-      op.reject(err instanceof LogError ? err : new LogError(LogErrorCode.NonContiguous, (err as Error).message, { cause: err }));
+      op.reject(err instanceof LogError ? err : new LogError(LogErrorCode.InvalidEntry, (err as Error).message, { cause: err }));
       return false;
     }
     op.frames = frames;

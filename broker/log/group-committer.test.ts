@@ -1,0 +1,83 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openSync } from "node:fs";
+import { join } from "node:path";
+import { ManualSyncer, releaseUntil, tempDir } from "../../test/log-fixtures.js";
+import { FileRef } from "./file-ref.js";
+import { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
+
+function files(dir: string, n: number): FileRef[] {
+  return Array.from({ length: n }, (_, i) => {
+    const path = join(dir, `f${i}`);
+    return new FileRef(openSync(path, "w"), path);
+  });
+}
+
+test("group committer - one cycle syncs every dirty file, spread over the pool, one fsync per file", async (t) => {
+  const syncer = new ManualSyncer();
+  const cycles: Array<{ files: number; requests: number }> = [];
+  const committer = new GroupCommitter(syncer, (c) => cycles.push({ files: c.files, requests: c.requests }));
+  const fs = files(tempDir(t), 10);
+  const done: number[] = [];
+  // Three requests per file, all before the cycle starts.
+  const all = Promise.all(fs.flatMap((f, i) => [0, 1, 2].map(() => new Promise<void>((resolve) => committer.sync(f, () => (done.push(i), resolve()))))));
+  await releaseUntil(syncer, all);
+  assert.deepEqual(cycles, [{ files: 10, requests: 30 }]);
+  assert.equal(syncer.calls.length, 2, "the files are split over the pool's threads");
+  assert.deepEqual(syncer.calls.flat().sort((a, b) => a - b), fs.map((f) => f.fd).sort((a, b) => a - b));
+  await committer.close();
+  for (const f of fs) await f.close();
+});
+
+test("group committer - a request made while a cycle runs waits for the next cycle", async (t) => {
+  const syncer = new ManualSyncer();
+  const committer = new GroupCommitter(syncer);
+  const [f] = files(tempDir(t), 1);
+  const order: string[] = [];
+  committer.sync(f, () => order.push("first"));
+  while (syncer.pending === 0) await new Promise((r) => setImmediate(r));
+  committer.sync(f, () => order.push("second"));
+  syncer.release();
+  while (order.length < 1) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ["first"], "the second request was not covered by the running cycle");
+  await releaseUntil(syncer, new Promise<void>((resolve) => committer.sync(f, () => resolve())));
+  assert.deepEqual(order, ["first", "second"]);
+  await committer.close();
+  await f.close();
+});
+
+test("group committer - failures of a cycle are delivered before its successes", async (t) => {
+  const calls: number[][] = [];
+  const [good, bad] = files(tempDir(t), 2);
+  const committer = new GroupCommitter({
+    parallelism: 2,
+    sync: async (fds) => {
+      calls.push(fds);
+      return fds.includes(bad.fd) ? [{ fd: bad.fd, code: "EIO", message: "EIO: injected" }] : [];
+    },
+    close: async () => undefined,
+  });
+  const events: string[] = [];
+  await new Promise<void>((resolve) => {
+    committer.sync(good, (err) => events.push(err ? "good failed" : "good ok"));
+    committer.sync(bad, (err) => {
+      events.push(err ? `bad ${(err as NodeJS.ErrnoException).code}` : "bad ok");
+      resolve();
+    });
+  });
+  await committer.idle();
+  assert.deepEqual(events, ["bad EIO", "good ok"]);
+  await committer.close();
+  await good.close();
+  await bad.close();
+});
+
+test("group committer - the Piscina syncer really fdatasyncs on worker threads", async (t) => {
+  const syncer = new PiscinaSyncer({ threads: 2 });
+  const fs = files(tempDir(t), 3);
+  assert.deepEqual(await syncer.sync(fs.map((f) => f.fd)), []);
+  const failures = await syncer.sync([987654]);
+  assert.equal(failures[0].code, "EBADF");
+  await syncer.close();
+  for (const f of fs) await f.close();
+});
