@@ -8,7 +8,7 @@ const conf = { voters: [1, 2, 3], votersOutgoing: [], learners: [4], learnersNex
 test("state store - hard state, snapshot metadata and records survive a reopen", async (t) => {
   const path = tempDir(t, "flotilla-state-");
   const store = StateStore.open({ path });
-  const meta: SnapshotRecord = { index: 40, term: 3, confState: conf, nextOffset: 2n ** 60n, logStartOffset: 12n, data: new Uint8Array([1, 2, 3]) };
+  const meta: SnapshotRecord = { index: 40, term: 3, confState: conf, nextOffset: 2n ** 60n, logStartOffset: 12n, data: Buffer.from([1, 2, 3]) };
   await store.write({
     hardStates: [
       ["orders-0", { term: 3, vote: 2, commit: 41 }],
