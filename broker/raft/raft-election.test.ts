@@ -396,3 +396,16 @@ test("raft - a node does not campaign while it has committed conf changes it has
   node.campaign();
   assert.equal(role(node), "candidate", "once applied, it may");
 });
+
+test("raft - a follower cut off from the leader alone does not disrupt the group (pre-vote + check-quorum)", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  const t = term(net.get(1).node);
+  net.cutLink(1, 3); // 3 still reaches 2, 2 reaches 1
+  net.tickAll(60);
+  assert.equal(net.leader(), 1);
+  assert.equal(term(net.get(1).node), t);
+  assert.equal(term(net.get(2).node), t);
+  net.propose(1, "a");
+  assert.deepEqual(net.appliedData(2), ["a"]);
+});

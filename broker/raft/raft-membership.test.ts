@@ -1,7 +1,8 @@
 // Membership: learners (thesis §4.2.1), joint consensus (Raft §6), and when a change may start.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfChangeType, MessageType, emptyConfState, type ConfChange } from "../../protocol/raft.js";
+import { ConfChangeType, EntryType, MessageType, emptyConfState, type ConfChange } from "../../protocol/raft.js";
+import { decodeConfChange } from "../../protocol/conf-change.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { RawNode } from "./raw-node.js";
 import { ProposalDroppedError } from "./types.js";
@@ -205,4 +206,28 @@ test("raft - a voter demoted to learner through a joint change keeps voting unti
   assert.deepEqual(conf(net, 1), { voters: [1, 2, 4], votersOutgoing: [], learners: [3], learnersNext: [], autoLeave: false });
   net.propose(1, "a");
   assert.deepEqual(net.appliedData(3), ["a"], "3 still replicates, as a learner");
+});
+
+test("raft - a new leader finishes the automatic leave of a joint state its predecessor entered", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.join(4);
+  net.campaign(1);
+  // the old leader's leave entry never gets out (it is stripped from its Apps, with what follows it)
+  net.filter = (m) => {
+    if (m.type !== MessageType.App || m.from !== 1) return true;
+    const at = m.entries.findIndex((e) => e.type === EntryType.ConfChange && decodeConfChange(e.data).changes.length === 0);
+    return at < 0 ? true : { ...m, entries: m.entries.slice(0, at) };
+  };
+  change(net, 1, { changes: [addNode(4), removeNode(3)], transition: "auto" });
+  net.tickAll(2); // heartbeats carry the commit index
+  for (const id of [2, 3, 4]) assert.deepEqual(conf(net, id).votersOutgoing, [1, 2, 3], `node ${id} is joint`);
+  net.filter = undefined;
+  net.isolate(1);
+  const lead = tickUntilLeader(net, [2, 3, 4]);
+  net.tickAll(3);
+  for (const id of [2, 4]) assert.deepEqual(conf(net, id), { voters: [1, 2, 4], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false }, `node ${id}`);
+  const now = tickUntilLeader(net, [2, 4]);
+  net.propose(now, "after");
+  for (const id of [2, 4]) assert.deepEqual(net.appliedData(id), ["after"]);
+  assert.ok(lead !== 0);
 });

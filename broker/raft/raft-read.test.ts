@@ -138,3 +138,28 @@ test("raft - no lease read during a leadership transfer", () => {
   assert.ok(after.some((m) => heartbeatRound(m) && m.to === other), "the target may campaign at any moment: a round confirms leadership");
   assert.deepEqual(reads(net, lead).map((r) => r[0]), ["t"], "answered by the round (leader + one follower)");
 });
+
+test("raft - a partitioned leader's lease runs out before another leader can be elected", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true });
+  const old = elect(net);
+  net.propose(old, "a");
+  net.tickAll(3);
+  net.isolate(old);
+  const others = [1, 2, 3].filter((id) => id !== old);
+  let lastLeaseRead = -1;
+  let elected = -1;
+  for (let t = 0; t < 40 && elected < 0; t++) {
+    const before = net.get(old).readStates.length;
+    try {
+      net.get(old).node.readIndex(enc(`r${t}`));
+    } catch {
+      // deposed by check-quorum: no leader to ask
+    }
+    net.stabilize();
+    if (net.get(old).readStates.length > before) lastLeaseRead = t;
+    net.tickAll();
+    if (others.some((id) => net.get(id).node.status().softState.role === "leader")) elected = t;
+  }
+  assert.ok(lastLeaseRead >= 0, "the old leader did serve lease reads after the partition began");
+  assert.ok(elected > lastLeaseRead, `lease reads until tick ${lastLeaseRead}, a new leader at tick ${elected}`);
+});

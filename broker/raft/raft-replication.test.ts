@@ -378,3 +378,42 @@ test("raft - the leader drops proposals beyond maxUncommittedEntriesSize until e
   net.stabilize();
   assert.equal(net.appliedData(2).length, 3);
 });
+
+test("raft - reordered Apps: the leader recovers from a rejection of an App that overtook an earlier one", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(1, "a"); // 2 is in replicate state now
+  let held: Message | undefined;
+  net.filter = (m) => {
+    if (held === undefined && isAppWithEntries(1, 2)(m)) {
+      held = m; // the App of "b" is delayed
+      return false;
+    }
+    return true;
+  };
+  net.propose(1, "b");
+  net.propose(1, "c"); // overtakes "b": 2 rejects it (no entry before it)
+  assert.ok(net.count((m) => m.type === MessageType.AppResp && m.from === 2 && m.reject) >= 1);
+  net.filter = undefined;
+  net.send(held!); // the delayed App arrives at last, after the leader already resent
+  net.tickAll(2);
+  assert.deepEqual(logTerms(net.get(2).node), logTerms(net.get(1).node));
+  assert.deepEqual(net.appliedData(2), ["a", "b", "c"]);
+});
+
+test("raft - duplicated Apps and acknowledgements change nothing", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  const dup: Message[] = [];
+  net.filter = (m) => {
+    if (m.type === MessageType.App || m.type === MessageType.AppResp) dup.push(m);
+    return true;
+  };
+  net.propose(1, "a");
+  net.propose(1, "b");
+  net.filter = undefined;
+  for (const m of dup) net.send(m);
+  net.tickAll(2);
+  for (const id of [1, 2, 3]) assert.deepEqual(net.appliedData(id), ["a", "b"]);
+  assert.deepEqual(logTerms(net.get(2).node), logTerms(net.get(1).node));
+});
