@@ -116,3 +116,23 @@ test("storage - damage inside a sealed segment without its index cuts the log th
   assert.equal(readdirSync(dir).filter((f) => f.endsWith(".log")).length, 2);
   await reopened.close();
 });
+
+test("storage - a sealed segment whose index is valid but whose last frame is damaged is rescanned and cut", async (t) => {
+  const dir = tempDir(t);
+  const committer = new GroupCommitter(instantSyncer);
+  const log = await SegmentLog.open({ dir, committer, segmentBytes: 600, logger: capturingLogger().logger });
+  for (let i = 1; i <= 12; i++) await log.append([{ kind: "batch", index: i, term: 1, batch: makeBatch(BigInt(i - 1), 1, { valueSize: 100 }) }]);
+  await log.close();
+  const segments = readdirSync(dir).filter((f) => f.endsWith(".log")).sort();
+  const first = join(dir, segments[0]);
+  const bytes = readFileSync(first);
+  bytes[bytes.length - 5] ^= 0x01; // inside the last frame's batch
+  writeFileSync(first, bytes);
+  const { logger, lines } = capturingLogger();
+  const reopened = await SegmentLog.open({ dir, committer, logger });
+  assert.ok(reopened.lastIndex >= 1 && reopened.lastIndex < 12);
+  assert.equal(reopened.segmentCount, 1);
+  assert.ok(lines.some((l) => l.msg === "cut a torn or corrupt log tail"));
+  assert.deepEqual((await reopened.readEntries(1, 100, 1 << 20)).map((e) => e.index), Array.from({ length: reopened.lastIndex }, (_, i) => i + 1));
+  await reopened.close();
+});
