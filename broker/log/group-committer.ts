@@ -119,7 +119,8 @@ export class GroupCommitter {
     const slices = slice(files, this.syncer.parallelism);
     const failed = new Map<number, Error>();
     const started = performance.now();
-    const results = await Promise.allSettled(slices.map((s) => this.syncer.sync(s.map((f) => f.fd))));
+    // Through a `then`, so a syncer that throws instead of rejecting still ends the cycle.
+    const results = await Promise.allSettled(slices.map((s) => Promise.resolve(s.map((f) => f.fd)).then((fds) => this.syncer.sync(fds))));
     results.forEach((r, i) => {
       if (r.status === "fulfilled") {
         for (const f of r.value) failed.set(f.fd, Object.assign(new Error(f.message), { code: f.code }));
