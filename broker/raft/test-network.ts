@@ -1,8 +1,11 @@
 /**
  * A synchronous in-memory network of Raft nodes for unit tests, in the spirit of etcd's
  * `network`: messages are delivered until the cluster is quiet; every Ready is persisted to the
- * node's MemoryStorage and applied at once. Tests cut links, isolate nodes, drop message types
- * and tick nodes by hand. (The simulator, with faults and crashes, lives in broker/sim.)
+ * node's MemoryStorage and applied at once. Tests cut links, isolate nodes, drop message types,
+ * drop, rewrite or hold back single messages (`filter`, then `send` to deliver later), watch every
+ * Ready (`onReady`), restart nodes from their disks, add nodes, and tick nodes by hand.
+ * The free functions below drive a lone RawNode the same way (`drainNode`, `persistReady`) and
+ * build test disks and messages. (The simulator, with faults and crashes, lives in broker/sim.)
  */
 import {
   EntryType,
