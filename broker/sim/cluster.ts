@@ -37,8 +37,9 @@ export class Cluster implements NodeHost {
   private countedIndex = 0;
   /** Called with a client proposal id when it is applied for the first time. */
   onProposalCommitted: (proposalId: number) => void = () => {};
-  /** Called when a node becomes leader. */
+  /** Called when a node becomes leader, and when it first commits as leader. */
   onLeader: (node: SimNode) => void = () => {};
+  onLeaderCommit: (node: SimNode) => void = () => {};
   private nextId: number;
 
   constructor(
@@ -166,6 +167,10 @@ export class Cluster implements NodeHost {
   leaderElected(node: SimNode, term: number): void {
     this.trace.note(this.now, `node ${node.id} leads term ${term}`);
     this.onLeader(node);
+  }
+
+  leaderCommitted(node: SimNode): void {
+    this.onLeaderCommit(node);
   }
 
   private addNode(id: number, storage: MemoryStorage): SimNode {

@@ -54,7 +54,27 @@ export class Faults {
    * term's entry sits on a minority when the next leader takes over.
    */
   leaderElected(n: SimNode): void {
-    if (this.profile.crashRate > 0 && this.rng.chance(0.15)) this.crashAt.set(n.id, this.cluster.now + this.rng.range(1, 4));
+    if (this.rng.chance(this.profile.freshLeaderCrash)) this.crashAt.set(n.id, this.cluster.now + this.rng.range(0, 3));
+    // Cut off before its first App arrives anywhere, its no-op stays on its own disk alone.
+    if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "fresh leader");
+  }
+
+  /**
+   * A leader's commit index moved for the first time in its term. Cutting it off now strands
+   * whatever it sent next: with `commit-old-term` that is the no-op which would have made the
+   * earlier term's entry it just committed safe (the Figure 8 shape).
+   */
+  leaderCommitted(n: SimNode): void {
+    if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "leader after its first commit");
+  }
+
+  /** Cuts every link of `n`, both ways, on top of any partition already in place. */
+  private isolate(n: SimNode, why: string): void {
+    const c = this.cluster;
+    const others = [...c.nodes.keys()].filter((id) => id !== n.id && !c.retired.has(id));
+    c.network.partition([[n.id], others]);
+    this.partitionUntil = Math.max(this.partitionUntil, c.now + this.rng.range(5, this.profile.maxPartitionTicks));
+    c.trace.note(c.now, `isolate ${n.id} (${why}) until t=${this.partitionUntil}`);
   }
 
   /** Everything back to normal: every node up, every link restored, no loss or duplication. */

@@ -23,6 +23,8 @@ export interface NodeHost {
   readServed(node: SimNode): void;
   /** The node became leader of `term`. */
   leaderElected(node: SimNode, term: number): void;
+  /** The node, leader, advanced its commit index for the first time in its term. */
+  leaderCommitted(node: SimNode): void;
 }
 
 /** A pending read: its ReadState arrived, waiting for the state machine to reach `index`. */
@@ -46,6 +48,8 @@ export class SimNode {
   role: StateRole = StateRole.Follower;
   /** The term this node last became leader in. */
   term = 0;
+  /** Commit index when it became leader, until its first commit as leader (then -1). */
+  private commitAtElection = -1;
   /** Reads issued here whose ReadState has not come back yet, by read id. */
   readonly waitingReads = new Set<number>();
   private pendingReads: PendingRead[] = [];
@@ -163,7 +167,9 @@ export class SimNode {
         this.leader = rd.softState.leader;
         this.role = rd.softState.role;
         if (rd.softState.role === StateRole.Leader) {
-          this.term = raw.status().hardState.term;
+          const hs = raw.status().hardState;
+          this.term = hs.term;
+          this.commitAtElection = hs.commit;
           checker.leaderElected(this.id, this.term);
           this.host.leaderElected(this, this.term);
         }
@@ -179,7 +185,13 @@ export class SimNode {
         this.host.snapshotInstalled(this);
       }
       checker.appended(this.id, rd.entries);
-      if (rd.hardState !== undefined) checker.commitAdvanced(this.id, rd.hardState.commit);
+      if (rd.hardState !== undefined) {
+        checker.commitAdvanced(this.id, rd.hardState.commit);
+        if (this.role === StateRole.Leader && this.commitAtElection >= 0 && rd.hardState.commit > this.commitAtElection) {
+          this.commitAtElection = -1;
+          this.host.leaderCommitted(this);
+        }
+      }
       this.queueWrites(rd);
       for (const e of rd.committedEntries) this.apply(raw, e);
       for (const rs of rd.readStates) {

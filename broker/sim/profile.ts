@@ -71,8 +71,12 @@ export interface Profile {
   maxFsyncDelay: number;
   /** Per-tick probabilities of each kind of event during a fault phase. */
   crashRate: number;
+  /** Probability that a node crashes within a few ticks of becoming leader. */
+  freshLeaderCrash: number;
   maxDownTicks: number;
   partitionRate: number;
+  /** Probability that a new leader, or a leader at its first commit, is cut off from everyone. */
+  freshLeaderIsolate: number;
   maxPartitionTicks: number;
   proposeRate: number;
   readRate: number;
@@ -111,8 +115,10 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     },
     maxFsyncDelay: rng.range(0, 2),
     crashRate: o.crash ? rng.pick([0.002, 0.01, 0.03]) : 0,
+    freshLeaderCrash: o.crash ? rng.pick([0, 0.1, 0.4]) : 0,
     maxDownTicks: rng.pick([3, 20, 60]),
     partitionRate: o.partition ? rng.pick([0.005, 0.02, 0.05]) : 0,
+    freshLeaderIsolate: o.partition ? rng.pick([0, 0.2, 0.5]) : 0,
     maxPartitionTicks: rng.pick([10, 40, 100]),
     proposeRate: rng.pick([0.3, 0.7, 1]),
     readRate: o.reads ? rng.pick([0.1, 0.3]) : 0,

@@ -7,10 +7,12 @@ import { Workload } from "./workload.js";
 
 /**
  * After the faults heal, a leader must be elected and a fresh proposal committed within this many
- * ticks (ten election timeouts: room for a restarted node to time out, a pre-vote round, an
- * election, a leadership transfer in progress to expire, and a joint config to be left).
+ * ticks: twenty election timeouts, room for restarted nodes to time out, split votes between
+ * candidates whose logs differ (a joint config whose new voters are still empty grants its votes
+ * to whoever asks first), snapshots to reach new voters, and the backlog to drain. A cluster that
+ * is really stuck never recovers, so a generous bound costs nothing in what it catches.
  */
-export const LIVENESS_BOUND = 100;
+export const LIVENESS_BOUND = 200;
 
 export interface SeedResult {
   seed: number;
@@ -45,6 +47,9 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
   };
   cluster.onLeader = (n) => {
     if (faultPhase) faults.leaderElected(n);
+  };
+  cluster.onLeaderCommit = (n) => {
+    if (faultPhase) faults.leaderCommitted(n);
   };
   let violation: SeedResult["violation"];
   try {

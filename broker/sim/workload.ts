@@ -23,6 +23,7 @@ export class Workload {
   private readonly leaving = new Map<number, number>();
   private seenConfIndex = 0;
   private seenMembers: number[];
+  private readonly everMember = new Set<number>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -155,10 +156,10 @@ export class Workload {
     this.cluster.trace.note(this.cluster.now, `propose conf change on ${leader.id}: ${what} (${cc.transition})${ok ? "" : " dropped"}`);
   }
 
-  /** `k` nodes that are up and not members yet, started as needed. */
+  /** `k` nodes that have never been members, started as needed (a removed node never comes back). */
   private sparesFor(k: number): SimNode[] {
-    const members = new Set(this.cluster.members());
-    this.spares = this.spares.filter((s) => !members.has(s.id) && !this.cluster.retired.has(s.id));
+    for (const id of this.cluster.members()) this.everMember.add(id);
+    this.spares = this.spares.filter((s) => !this.everMember.has(s.id));
     while (this.spares.length < k) this.spares.push(this.cluster.spawnNode());
     return this.spares.slice(0, k);
   }
@@ -172,7 +173,10 @@ export class Workload {
     if (c.confIndex !== this.seenConfIndex) {
       const now = new Set(c.members());
       for (const id of this.seenMembers) if (!now.has(id)) this.leaving.set(id, c.confIndex);
-      for (const id of now) this.leaving.delete(id);
+      for (const id of now) {
+        this.leaving.delete(id);
+        this.everMember.add(id);
+      }
       this.seenMembers = [...now];
       this.seenConfIndex = c.confIndex;
     }
