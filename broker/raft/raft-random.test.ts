@@ -193,6 +193,12 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
     net.tickAll();
   }
   if (t >= 200) fail("no proposal committed on every member within 200 ticks after healing");
+  // every member ends with the same membership as the leader
+  const lead = current()!;
+  const cs = net.get(lead).node.status().confState;
+  for (const id of [...cs.voters, ...cs.learners]) {
+    assert.deepEqual(net.get(id).node.status().confState, cs, `seed ${seed}: node ${id}'s membership differs from leader ${lead}'s`);
+  }
   checkApplied("after healing");
   checkLogs("after healing");
   return leaders.size;

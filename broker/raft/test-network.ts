@@ -168,15 +168,16 @@ export class TestNetwork {
 
   /**
    * Crashes and restarts node `id`: a new RawNode over the same storage (everything the network
-   * wrote is durable), resuming after what it had applied. Volatile state (role, leader, progress,
-   * partial snapshots, pending reads) is lost, as in a real restart.
+   * wrote is durable). Volatile state (role, leader, progress, partial snapshots, pending reads)
+   * is lost, as in a real restart. Like a real state machine, the node resumes from its snapshot:
+   * the committed entries after it are handed out again, and the network re-applies the conf
+   * changes among them (only the snapshot records the membership) without recording entries it
+   * had already applied a second time.
    */
   restart(id: number, overrides: Partial<RaftConfig> = {}): TestNode {
     const old = this.get(id);
-    const snapIndex = old.storage.snapshot().meta.index;
-    const lastApplied = old.applied.length > 0 ? old.applied[old.applied.length - 1].index : 0;
     const all = { ...old.overrides, ...overrides };
-    const node = new RawNode(testConfig(id, { ...this.overrides, ...all, applied: Math.max(snapIndex, lastApplied) }), old.storage);
+    const node = new RawNode(testConfig(id, { ...this.overrides, ...all }), old.storage);
     const t: TestNode = { ...old, node, overrides: all };
     this.nodes.set(id, t);
     return t;
@@ -218,8 +219,13 @@ export class TestNetwork {
         this.onReady?.(t.id, rd);
         out.push(...persistReady(t.storage, rd));
         for (const e of rd.committedEntries) {
-          t.applied.push(e);
-          if (e.type === EntryType.ConfChange) t.confStates.push(t.node.applyConfChange(decodeConfChange(e.data)));
+          // after a restart, entries up to what was applied before come again: replay only conf changes
+          const replay = t.applied.length > 0 && e.index <= t.applied[t.applied.length - 1].index;
+          if (!replay) t.applied.push(e);
+          if (e.type === EntryType.ConfChange) {
+            const cs = t.node.applyConfChange(decodeConfChange(e.data));
+            if (!replay) t.confStates.push(cs);
+          }
         }
         t.readStates.push(...rd.readStates);
         t.node.advance(rd);
