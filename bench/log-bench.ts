@@ -25,6 +25,7 @@ export interface LogBenchOptions {
   partitions: number;
   /** Offered load in MB/s (10^6 bytes); undefined = as fast as possible. */
   rate?: number;
+  /** Where to make the run's directory (the disk to measure); default the OS temp dir. */
   dir?: string;
 }
 
@@ -150,7 +151,8 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "flotilla-bench-log-"));
+  // A fresh directory per run (under --dir when given, to pick the disk), removed afterwards.
+  const dir = mkdtempSync(join(opts.dir ?? tmpdir(), "flotilla-bench-log-"));
   const progress = new Progress("log");
   try {
     progress.update("raw write+fdatasync loop");
@@ -187,7 +189,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
 
     // Warm-up, not measured: worker threads, JIT, the first segment file.
     progress.update("warming up");
-    const warmUntil = performance.now() + 1000;
+    const warmUntil = performance.now() + Math.min(1000, opts.seconds * 200);
     await Promise.all(
       logs.map(async (_, p) => {
         while (performance.now() < warmUntil) await appendOne(p, 0, performance.now());
@@ -265,6 +267,6 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
     };
   } finally {
     progress.done();
-    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
