@@ -1,9 +1,11 @@
 // Linearizable reads (thesis §6.4): ReadIndex, follower reads, lease reads.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageType, type Message } from "../../protocol/raft.js";
+import { MessageType, emptyConfState, type Message } from "../../protocol/raft.js";
+import { MemoryStorage } from "./memory-storage.js";
+import { RawNode } from "./raw-node.js";
 import { ProposalDroppedError } from "./types.js";
-import { TestNetwork } from "./test-network.js";
+import { TestNetwork, drainNode, message, testConfig } from "./test-network.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -162,4 +164,17 @@ test("raft - a partitioned leader's lease runs out before another leader can be 
   }
   assert.ok(lastLeaseRead >= 0, "the old leader did serve lease reads after the partition began");
   assert.ok(elected > lastLeaseRead, `lease reads until tick ${lastLeaseRead}, a new leader at tick ${elected}`);
+});
+
+test("raft - with lease reads, a (re)started node refuses votes for an election timeout", () => {
+  // It cannot know whether it promised a leader not to vote (by answering its heartbeats) just
+  // before it went down: a leader's lease counts on that promise.
+  const storage = new MemoryStorage({ ...emptyConfState(), voters: [1, 2, 3] });
+  const node = new RawNode(testConfig(1, { leaseRead: true, checkQuorum: true }), storage);
+  node.step(message(MessageType.Vote, 2, 1, 5, { index: 9, logTerm: 9 }));
+  assert.deepEqual(drainNode(node, storage).filter((m) => m.type === MessageType.VoteResp), [], "ignored");
+  assert.equal(node.status().hardState.term, 0);
+  for (let i = 0; i < 10; i++) node.tick();
+  node.step(message(MessageType.Vote, 2, 1, 5, { index: 9, logTerm: 9 }));
+  assert.deepEqual(drainNode(node, storage).filter((m) => m.type === MessageType.VoteResp).map((m) => m.reject), [false]);
 });
