@@ -1,0 +1,397 @@
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { decodeRecords, encodeRecordBatch, iterateBatches } from "../../protocol/record-batch.js";
+import { FlotillaError } from "../../protocol/errors.js";
+import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
+import { StateStore } from "../state/index.js";
+import { FaultyTransport, InProcessNetwork, NetworkFaults } from "../transport/index.js";
+import { PartitionReplica, RaftRouter, type Acks, type PartitionReplicaOptions } from "./index.js";
+
+const logger = pino({ level: process.env.FLOTILLA_TEST_LOG ?? "silent" });
+// One committer (a real Piscina fdatasync pool) for every broker of the file: real files, real fsync.
+const syncer = new PiscinaSyncer({ threads: 2 });
+const committer = new GroupCommitter(syncer);
+after(async () => {
+  await committer.close();
+});
+
+function batch(tag: string, count = 3): Uint8Array {
+  const records = [];
+  for (let i = 0; i < count; i++) records.push({ key: Buffer.from(`k${i}`), value: Buffer.from(`${tag}#${i}`) });
+  return encodeRecordBatch(records, { timestamp: 1_700_000_000_000n });
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Broker {
+  id: number;
+  dir: string;
+  store: StateStore;
+  router: RaftRouter;
+  replica?: PartitionReplica;
+}
+
+/** Three brokers in one process over an in-process network with fault injection, in temp dirs. */
+class Cluster {
+  readonly root: string;
+  readonly faults = new NetworkFaults();
+  readonly network = new InProcessNetwork({ logger });
+  readonly brokers = new Map<number, Broker>();
+
+  constructor(
+    t: { after: (fn: () => Promise<void> | void) => void },
+    private readonly extra: Partial<PartitionReplicaOptions> = {},
+    ids = [1, 2, 3],
+  ) {
+    this.root = mkdtempSync(join(tmpdir(), "flotilla-partition-"));
+    for (const id of ids) {
+      const dir = join(this.root, `broker-${id}`);
+      const transport = new FaultyTransport(this.network.connect(id), this.faults);
+      this.brokers.set(id, { id, dir, store: StateStore.open({ path: join(dir, "state") }), router: new RaftRouter(transport) });
+    }
+    t.after(async () => {
+      for (const b of this.brokers.values()) {
+        await b.replica?.close({ abrupt: true });
+        await b.router.transport.close();
+        await b.store.close();
+      }
+      rmSync(this.root, { recursive: true, force: true });
+    });
+  }
+
+  async start(id: number, more: Partial<PartitionReplicaOptions> = {}): Promise<PartitionReplica> {
+    const b = this.brokers.get(id)!;
+    b.replica = await PartitionReplica.open({
+      topic: "orders",
+      partition: 0,
+      brokerId: id,
+      voters: [...this.brokers.keys()],
+      dir: join(b.dir, "orders-0"),
+      committer,
+      stateStore: b.store,
+      router: b.router,
+      logger,
+      tickMs: 10,
+      electionTick: 10,
+      heartbeatTick: 1,
+      ...this.extra,
+      ...more,
+    });
+    return b.replica;
+  }
+
+  async startAll(): Promise<void> {
+    for (const id of this.brokers.keys()) await this.start(id);
+  }
+
+  replica(id: number): PartitionReplica {
+    return this.brokers.get(id)!.replica!;
+  }
+
+  live(): PartitionReplica[] {
+    return [...this.brokers.values()].flatMap((b) => (b.replica ? [b.replica] : []));
+  }
+
+  async leader(except?: number): Promise<PartitionReplica> {
+    return waitFor("a leader", () => {
+      const leaders = this.live().filter((r) => r.isLeader && r.id !== except);
+      return leaders.length === 1 ? leaders[0] : undefined;
+    });
+  }
+
+  async kill(id: number): Promise<void> {
+    const b = this.brokers.get(id)!;
+    await b.replica!.close({ abrupt: true });
+    b.replica = undefined;
+  }
+
+  /** Waits until every live replica's high watermark is at least `hw`. */
+  async converge(hw: bigint): Promise<void> {
+    await waitFor(`high watermark ${hw} everywhere`, () => this.live().every((r) => r.status().highWatermark >= hw));
+  }
+}
+
+async function fetchAll(r: PartitionReplica): Promise<Uint8Array> {
+  const res = await r.fetch({ offset: 0n, maxBytes: 64 << 20, maxWaitMs: 0 });
+  return res.batches;
+}
+
+/** Every record value in the batches, in offset order, with its offset. */
+function records(bytes: Uint8Array): Array<{ offset: bigint; value: string; epoch: number }> {
+  const out: Array<{ offset: bigint; value: string; epoch: number }> = [];
+  for (const span of iterateBatches(bytes, 0, bytes.length, { verifyCrc: true })) {
+    const recs = decodeRecords(bytes.subarray(span.at, span.at + span.size));
+    recs.forEach((r, i) => out.push({ offset: span.header.baseOffset + BigInt(i), value: Buffer.from(r.value!).toString(), epoch: span.header.partitionLeaderEpoch }));
+  }
+  return out;
+}
+
+function code(err: unknown): string {
+  return err instanceof FlotillaError ? err.code : `not a FlotillaError: ${String(err)}`;
+}
+
+test("partition - produce and consume with acks all, leader and none; offsets identical on every replica", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  const expected: Array<{ tag: string; base: bigint }> = [];
+  let next = 0n;
+  for (const acks of ["all", "leader", "none", "all", "leader", "none", "all"] as Acks[]) {
+    const tag = `${acks}-${expected.length}`;
+    const { baseOffset } = await leader.produce({ batch: batch(tag), batchId: randomBytes(16), acks });
+    assert.equal(baseOffset, next, `${tag} gets the next offset`);
+    expected.push({ tag, base: baseOffset });
+    next += 3n;
+  }
+  await c.converge(next);
+  const bytes = await Promise.all(c.live().map(fetchAll));
+  for (const b of bytes.slice(1)) assert.deepEqual(Buffer.from(b), Buffer.from(bytes[0]), "every replica serves the same bytes");
+  const recs = records(bytes[0]);
+  assert.equal(recs.length, Number(next));
+  const term = leader.status().term;
+  for (const [i, e] of expected.entries()) {
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(recs[i * 3 + k], { offset: e.base + BigInt(k), value: `${e.tag}#${k}`, epoch: term });
+    }
+  }
+  // A fetch from the middle starts with the batch holding the offset; maxBytes keeps whole batches.
+  const mid = await leader.fetch({ offset: 4n, maxBytes: 1, maxWaitMs: 0 });
+  assert.deepEqual(records(mid.batches).map((r) => r.offset), [3n, 4n, 5n]);
+  assert.equal(mid.highWatermark, next);
+  await assert.rejects(leader.fetch({ offset: next + 1n, maxBytes: 1000, maxWaitMs: 0 }), (e) => code(e) === "OFFSET_OUT_OF_RANGE");
+  // Linearizable read point on a follower too.
+  const follower = c.live().find((r) => !r.isLeader)!;
+  await follower.readIndex();
+});
+
+test("partition - bad batches are rejected with clear codes and nothing is appended", async (t) => {
+  const c = new Cluster(t, { maxBatchBytes: 16 * 1024 });
+  await c.startAll();
+  const leader = await c.leader();
+  await leader.produce({ batch: batch("ok"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(3n);
+  const before = leader.status();
+
+  const corrupt = Buffer.from(batch("bad"));
+  corrupt[corrupt.length - 2] ^= 0xff;
+  await assert.rejects(leader.produce({ batch: corrupt, batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "CORRUPT_BATCH");
+  const truncated = batch("short").subarray(0, 70);
+  await assert.rejects(leader.produce({ batch: truncated, batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "CORRUPT_BATCH");
+  const two = Buffer.concat([batch("a"), batch("b")]);
+  await assert.rejects(leader.produce({ batch: two, batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "CORRUPT_BATCH");
+  await assert.rejects(leader.produce({ batch: new Uint8Array(5), batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "CORRUPT_BATCH");
+  const big = encodeRecordBatch([{ key: null, value: Buffer.alloc(20_000, 1) }]);
+  await assert.rejects(leader.produce({ batch: big, batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "BATCH_TOO_LARGE");
+  await assert.rejects(leader.produce({ batch: batch("id"), batchId: randomBytes(8), acks: "all" }), (e) => code(e) === "INVALID_REQUEST");
+  const follower = c.live().find((r) => !r.isLeader)!;
+  await assert.rejects(follower.produce({ batch: batch("f"), batchId: randomBytes(16), acks: "all" }), (e) => {
+    assert.equal(code(e), "NOT_LEADER");
+    assert.equal((e as FlotillaError).leader, leader.id, "the error names the leader");
+    assert.equal((e as FlotillaError).retriable, true);
+    return true;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const afterStatus = leader.status();
+  assert.equal(afterStatus.lastIndex, before.lastIndex, "no entry was appended");
+  assert.equal(afterStatus.logEndOffset, before.logEndOffset);
+  assert.equal(follower.status().lastIndex, before.lastIndex);
+});
+
+test("partition - fetch long-polls until new data arrives and cleans up on timeout", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  const follower = c.live().find((r) => !r.isLeader)!;
+  const started = Date.now();
+  const onLeader = leader.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 5000 });
+  const onFollower = follower.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 5000 });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(leader.waitingFetches, 1);
+  await leader.produce({ batch: batch("wake"), batchId: randomBytes(16), acks: "none" });
+  for (const res of await Promise.all([onLeader, onFollower])) {
+    assert.equal(res.highWatermark, 3n);
+    assert.deepEqual(records(res.batches).map((r) => r.value), ["wake#0", "wake#1", "wake#2"]);
+  }
+  assert.ok(Date.now() - started < 4000, "woken by the data, not by the timeout");
+  // Nothing new: the poll times out empty and leaves no waiter behind.
+  const empty = await leader.fetch({ offset: 3n, maxBytes: 1 << 20, maxWaitMs: 80 });
+  assert.equal(empty.batches.length, 0);
+  assert.equal(empty.highWatermark, 3n);
+  assert.equal(leader.waitingFetches, 0);
+  // minBytes: waits past a small batch until enough bytes are there.
+  const needMore = leader.fetch({ offset: 3n, maxBytes: 1 << 20, maxWaitMs: 3000, minBytes: 150 });
+  await leader.produce({ batch: batch("small", 1), batchId: randomBytes(16), acks: "all" });
+  await new Promise((r) => setTimeout(r, 30));
+  await leader.produce({ batch: batch("more", 3), batchId: randomBytes(16), acks: "all" });
+  const got = await needMore;
+  assert.deepEqual(records(got.batches).map((r) => r.value), ["small#0", "more#0", "more#1", "more#2"]);
+  // Linearizable fetch (ReadIndex round first).
+  await c.kill(follower.id);
+  const lin = await c.start(follower.id, { linearizableFetch: true });
+  await c.converge(7n);
+  const res = await lin.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 0 });
+  assert.equal(records(res.batches).length, 7);
+});
+
+test("partition - leader killed: a new leader serves, acked batches stay once at their offsets, an in-flight retry gets its original offset", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const old = await c.leader();
+  const acked = new Map<string, bigint>();
+  for (let i = 0; i < 10; i++) {
+    const tag = `before-${i}`;
+    const { baseOffset } = await old.produce({ batch: batch(tag), batchId: randomBytes(16), acks: i % 2 === 0 ? "all" : "leader" });
+    acked.set(tag, baseOffset);
+  }
+  await c.converge(30n);
+  // In flight: appended and replicated, but its producer never got acks=all before the crash.
+  const inflightId = randomBytes(16);
+  const inflight = batch("inflight");
+  const { baseOffset: original } = await old.produce({ batch: inflight, batchId: inflightId, acks: "none" });
+  const followers = c.live().filter((r) => r !== old);
+  await waitFor("the in-flight batch on a follower", () => followers.some((f) => f.status().logEndOffset > original));
+  await c.kill(old.id);
+
+  const fresh = await c.leader(old.id);
+  assert.notEqual(fresh.id, old.id);
+  assert.ok(fresh.status().term > 1);
+  const retry = await fresh.produce({ batch: inflight, batchId: inflightId, acks: "all" });
+  assert.equal(retry.baseOffset, original, "the retry gets the original offset");
+  for (let i = 0; i < 5; i++) {
+    const tag = `after-${i}`;
+    const { baseOffset } = await fresh.produce({ batch: batch(tag), batchId: randomBytes(16), acks: "all" });
+    acked.set(tag, baseOffset);
+  }
+  acked.set("inflight", original);
+  const end = fresh.status().highWatermark;
+  assert.equal(end, 48n, "offsets continue from the log tail: 16 batches of 3, no gap, no duplicate");
+
+  // The old leader comes back from its directory and catches up.
+  await c.start(old.id);
+  await c.converge(end);
+  const all = await Promise.all(c.live().map(fetchAll));
+  for (const b of all.slice(1)) assert.deepEqual(Buffer.from(b), Buffer.from(all[0]));
+  const recs = records(all[0]);
+  const seen = new Map<string, bigint[]>();
+  for (const r of recs) {
+    const [tag, k] = r.value.split("#");
+    if (k === "0") seen.set(tag, [...(seen.get(tag) ?? []), r.offset]);
+  }
+  for (const [tag, base] of acked) assert.deepEqual(seen.get(tag), [base], `${tag} is there once, at ${base}`);
+  assert.equal(seen.size, acked.size);
+});
+
+test("partition - a replica restarted from its directory keeps its term and vote, catches up, and its dedup index survives", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  const ids: Uint8Array[] = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push(randomBytes(16));
+    await leader.produce({ batch: batch(`a${i}`), batchId: ids[i], acks: "all" });
+  }
+  await c.converge(15n);
+  const follower = c.live().find((r) => !r.isLeader)!;
+  const before = follower.status();
+  await c.kill(follower.id);
+  for (let i = 5; i < 8; i++) {
+    ids.push(randomBytes(16));
+    await leader.produce({ batch: batch(`a${i}`), batchId: ids[i], acks: "all" });
+  }
+  const back = await c.start(follower.id);
+  const restarted = back.status();
+  assert.equal(restarted.term, before.term, "term survives the restart");
+  assert.equal(restarted.vote, before.vote, "vote survives the restart");
+  assert.equal(restarted.lastIndex, before.lastIndex, "log survives the restart");
+  assert.equal(restarted.recovering, false);
+  await c.converge(24n);
+  assert.deepEqual(Buffer.from(await fetchAll(back)), Buffer.from(await fetchAll(leader)));
+
+  // Every replica restarts; a retried batch id still maps to its original offset, nothing appended.
+  for (const id of [...c.brokers.keys()]) {
+    await c.replica(id).close();
+    c.brokers.get(id)!.replica = undefined;
+  }
+  await c.startAll();
+  const again = await c.leader();
+  await c.converge(24n);
+  const last = again.status().lastIndex;
+  const dup = await again.produce({ batch: batch("a2"), batchId: ids[2], acks: "all" });
+  assert.equal(dup.baseOffset, 6n);
+  const dupInFlightLeader = await again.produce({ batch: batch("a7"), batchId: ids[7], acks: "leader" });
+  assert.equal(dupInFlightLeader.baseOffset, 21n);
+  assert.equal(again.status().lastIndex, last, "a duplicate appends nothing");
+});
+
+test("partition - a truncated uncommitted entry's produce is rejected, never acknowledged, and its retry lands once", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const old = await c.leader();
+  await old.produce({ batch: batch("base"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(3n);
+  const others = [...c.brokers.keys()].filter((id) => id !== old.id);
+  // Cut the leader off: what it appends now can never commit.
+  c.faults.partition([old.id], others);
+  const lostId = randomBytes(16);
+  const lost = old.produce({ batch: batch("lost"), batchId: lostId, acks: "all" });
+  const lostLeaderAck = await old.produce({ batch: batch("lost-leader"), batchId: randomBytes(16), acks: "leader" });
+  assert.equal(lostLeaderAck.baseOffset, 6n, "acks=leader only promises the leader's disk");
+  const outcome = lost.then(
+    () => "acknowledged",
+    (e: unknown) => code(e),
+  );
+  const fresh = await c.leader(old.id);
+  await fresh.produce({ batch: batch("winner"), batchId: randomBytes(16), acks: "all" });
+  c.faults.heal();
+  assert.equal(await outcome, "NOT_LEADER", "the truncated entry's produce is rejected");
+  await c.converge(6n);
+  await waitFor("the old leader to drop its uncommitted tail", () => old.status().logEndOffset === 6n && !old.isLeader);
+  // The retry goes to the real leader; the truncated attempt left no trace in any dedup index.
+  const leaderNow = await c.leader();
+  const retry = await leaderNow.produce({ batch: batch("lost"), batchId: lostId, acks: "all" });
+  assert.equal(retry.baseOffset, 6n);
+  await c.converge(9n);
+  const all = await Promise.all(c.live().map(fetchAll));
+  for (const b of all.slice(1)) assert.deepEqual(Buffer.from(b), Buffer.from(all[0]));
+  assert.deepEqual(
+    records(all[0]).filter((r) => r.value.endsWith("#0")).map((r) => `${r.value.split("#")[0]}@${r.offset}`),
+    ["base@0", "winner@3", "lost@6"],
+  );
+});
+
+test("partition - a replica whose log was lost does not vote until it has caught up", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 3; i++) await leader.produce({ batch: batch(`x${i}`), batchId: randomBytes(16), acks: "all" });
+  await c.converge(9n);
+  const victim = c.live().find((r) => !r.isLeader)!;
+  const termBefore = victim.status().term;
+  await c.kill(victim.id);
+  rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
+  const back = await c.start(victim.id);
+  assert.equal(back.isRecovering, true, "an empty log with a remembered hard state is a lost disk");
+  assert.equal(back.status().term, termBefore, "the term in LMDB is kept");
+  // It follows and catches up, but only leaves recovery once a leader of a newer term exists.
+  await c.converge(9n);
+  assert.equal(back.isRecovering, true);
+  await c.kill(leader.id);
+  const fresh = await c.leader(leader.id);
+  assert.notEqual(fresh.id, back.id, "the recovering replica never campaigns");
+  await fresh.produce({ batch: batch("y"), batchId: randomBytes(16), acks: "all" });
+  await waitFor("recovery to finish", () => !back.isRecovering);
+  assert.equal(records(await fetchAll(back)).length, 12);
+});
