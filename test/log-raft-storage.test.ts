@@ -137,8 +137,9 @@ interface Member {
   applied: Entry[];
 }
 
-async function startMember(id: number, dir: string, ids: number[], applied = 0): Promise<Member> {
+async function startMember(id: number, dir: string, ids: number[]): Promise<Member> {
   const opened = await openStorage(dir, "p0", ids, testPartitionCodec);
+  const applied = opened.storage.appliedIndex();
   let seed = id * 7919;
   const node = new RawNode(
     { id, group: "p0", electionTick: 10, heartbeatTick: 1, random: (n) => (seed = (seed * 48271) % 2147483647) % n, applied },
@@ -164,6 +165,7 @@ async function stabilize(members: Member[]): Promise<void> {
       await m.opened.storage.persist(rd);
       send(rd.persistedMessages);
       m.applied.push(...rd.committedEntries);
+      if (rd.committedEntries.length > 0) m.opened.storage.recordApplied(rd.committedEntries[rd.committedEntries.length - 1].index);
       m.node.advance(rd);
     }
     if (!busy && members.every((m) => m.inbox.length === 0)) return;
@@ -199,7 +201,10 @@ test("raft storage - a three-node group replicates record batches with offsets a
 
   // Restart every node from disk.
   for (const m of members) await m.opened.close();
-  members = await Promise.all(members.map((m) => startMember(m.id, m.dir, ids, m.applied[m.applied.length - 1].index)));
+  const appliedIndexes = members.map((m) => m.applied[m.applied.length - 1].index);
+  members = await Promise.all(members.map((m) => startMember(m.id, m.dir, ids)));
+  // Each node restarts applying where it stopped (RaftConfig.applied from the store).
+  assert.deepEqual(members.map((m) => m.node.status().applied), appliedIndexes);
   for (const m of members) {
     assert.equal(m.opened.storage.lastIndex(), lastIndex);
     assert.ok(m.opened.storage.initialState().hardState.commit >= lastIndex - 1);

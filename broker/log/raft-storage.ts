@@ -37,6 +37,8 @@ export interface RaftStateStore {
   snapshot(group: string): StoredSnapshot | undefined;
   putHardState(group: string, state: HardState): Promise<void>;
   putSnapshot(group: string, snapshot: StoredSnapshot): Promise<void>;
+  applied(group: string): number | undefined;
+  putApplied(group: string, index: number): Promise<void>;
 }
 
 /**
@@ -177,6 +179,22 @@ export class RaftLogStorage {
 
   snapshot(): Snapshot {
     return this.snap;
+  }
+
+  /**
+   * Where to restart applying (RaftConfig.applied): the last recorded applied index, never below
+   * the snapshot (whose state is already in place) and never above the durable commit.
+   */
+  appliedIndex(): number {
+    const recorded = this.state.applied(this.group) ?? 0;
+    return Math.min(Math.max(recorded, this.snap.meta.index), Math.max(this.hard.commit, this.snap.meta.index));
+  }
+
+  /** Notes that entries up to `index` were applied; written with the turn's transaction, not awaited. */
+  recordApplied(index: number): void {
+    this.state.putApplied(this.group, index).catch(() => {
+      // Losing an applied index only means re-applying from an older one after a restart.
+    });
   }
 
   private tailStart(): number | undefined {
