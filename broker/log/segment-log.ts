@@ -464,8 +464,9 @@ export class SegmentLog {
       // "w+": a file of that name can only be a leftover of a deleted segment; start it empty.
       file = await openFileRef(path, "w+");
     } catch (err) {
-      this.fail(ioError(`create ${path}`, err));
-      for (const op of this.queue.splice(0)) op.reject(this.failedError());
+      const e = ioError(`create ${path}`, err);
+      this.fail(e);
+      for (const op of this.queue.splice(0)) op.reject(e);
       return undefined;
     }
     const seg = new Segment(path, first.offset, first.index, file, new SegmentIndex(this.intervalBytes));
