@@ -9,7 +9,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readlinkSync, symlinkSync, writeSync } from "node:fs";
+import { readlinkSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { GroupCommitter, type Syncer } from "../broker/log/group-committer.js";
 import { LogErrorCode, type LogError } from "../broker/log/log-error.js";
 import { segmentPath } from "../broker/log/segment.js";
@@ -95,4 +96,15 @@ test("storage - a disk that fills half-way through a write leaves a torn tail th
   await assert.rejects(appendN(log, 5, 1), (e: LogError) => e.code === LogErrorCode.DiskFull);
   await log.close();
   await expectIntact(dir, acked);
+});
+
+test("storage - a log directory that cannot be created gives a clear error", async (t) => {
+  const dir = tempDir(t);
+  // A regular file where the log directory should be: mkdir fails as it would on a broken mount.
+  const blocked = join(dir, "blocked");
+  writeFileSync(blocked, "not a directory");
+  await assert.rejects(
+    SegmentLog.open({ dir: join(blocked, "p0"), committer: new GroupCommitter(instantSyncer), logger: capturingLogger().logger }),
+    (e: LogError) => e.code === LogErrorCode.IoError && /open log .*ENOTDIR/.test(e.message),
+  );
 });

@@ -157,6 +157,7 @@ export class SegmentLog {
   private segments: Segment[] = [];
   /** Where the next entry goes when there are no segments. */
   private emptyNext: { index: number; offset: number };
+  /** Set by `recover`; synced after segment files are created or deleted. */
   private dirRef!: FileRef;
   private dirDirty = false;
 
@@ -184,7 +185,13 @@ export class SegmentLog {
   /** Opens (creating if needed) and recovers the log in `options.dir`. */
   static async open(options: SegmentLogOptions): Promise<SegmentLog> {
     const log = new SegmentLog(options);
-    await log.recover();
+    try {
+      await log.recover();
+    } catch (err) {
+      for (const seg of log.segments) await seg.file.close().catch(() => undefined);
+      await log.dirRef?.close().catch(() => undefined);
+      throw err instanceof LogError ? err : ioError(`open log ${options.dir}`, err);
+    }
     return log;
   }
 
