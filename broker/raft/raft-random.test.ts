@@ -31,6 +31,8 @@ interface Faults {
   compact?: boolean;
   /** Add learners, promote, remove, replace voters (nodes 6 and 7 can join). */
   membership?: boolean;
+  /** Asynchronous disks: writes complete late, and a crash (restart) loses those under way. */
+  asyncWrites?: boolean;
 }
 
 const dropped = (e: unknown) => e instanceof Error && e.name === "ProposalDroppedError";
@@ -42,6 +44,11 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
   const spares = faults.membership ? [6, 7] : [];
   const net = new TestNetwork(initial, { snapshotChunkSize: 16, ...overrides });
   for (const id of spares) net.join(id);
+  net.asyncWrites = faults.asyncWrites ?? false;
+  /** Completes some (or all) of every node's writes under way, oldest first. */
+  const completeWrites = (all: boolean) => {
+    for (const id of ids) net.completeWrites(id, all ? Infinity : r(3));
+  };
   const ids = [...initial, ...spares];
   const pick = () => ids[r(ids.length)];
   const fail = (what: string) => assert.fail(`seed ${seed}: ${what}`);
@@ -152,6 +159,8 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
     }
     net.stabilize();
     for (let i = held.length; i > 0 && r(3) === 0; i--) net.send(held.splice(r(held.length), 1)[0]);
+    completeWrites(false);
+    net.stabilize();
     net.tickAll();
     checkApplied(`step ${step}`);
     if (step % 5 === 4) checkLogs(`step ${step}`);
@@ -190,6 +199,8 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
         if (!dropped(e)) throw e; // a transfer under way
       }
     }
+    completeWrites(true);
+    net.stabilize();
     net.tickAll();
   }
   if (t >= 200) fail("no proposal committed on every member within 200 ticks after healing");
@@ -227,4 +238,9 @@ test("raft - random reordering, duplication and compaction with InstallSnapshot 
 
 test("raft - random membership changes with faults keep the safety properties", () => {
   for (let seed = 1; seed <= SEEDS; seed++) run(400_000 + seed, {}, 200, { reorder: true, compact: true, membership: true });
+});
+
+test("raft - random faults with asynchronous disks (late writes, crashes losing them) keep the safety properties", () => {
+  for (let seed = 1; seed <= SEEDS; seed++) run(500_000 + seed, {}, 200, { asyncWrites: true });
+  for (let seed = 1; seed <= SEEDS; seed++) run(600_000 + seed, { leaseRead: true }, 200, { asyncWrites: true, reorder: true, compact: true, membership: true });
 });

@@ -112,6 +112,8 @@ export interface TestNode {
   confStates: ConfState[];
   /** Per-node config overrides (on top of the network's), kept for `restart`. */
   overrides: Partial<RaftConfig>;
+  /** With `asyncWrites`: Readies whose writes are under way (oldest first), see `completeWrites`. */
+  pending: Ready[];
 }
 
 export class TestNetwork {
@@ -124,6 +126,13 @@ export class TestNetwork {
   filter: ((m: Message) => boolean | Message) | undefined;
   /** Optional hook: sees every Ready a node produces, before the network acts on it. */
   onReady: ((id: number, rd: Ready) => void) | undefined;
+  /**
+   * Asynchronous disks: a Ready's messages go out and its committed entries are applied at once
+   * (`advanceAppend`), but its writes complete only when the test calls `completeWrites`; only
+   * then are they in storage, are its `persistedMessages` sent and does `onPersisted` run.
+   * A `restart` loses the writes still under way. Off: every Ready is finished at once.
+   */
+  asyncWrites = false;
 
   /** The membership the group was created with (every original node's disk starts with it). */
   readonly bootstrap: ConfState;
@@ -161,7 +170,7 @@ export class TestNetwork {
     overrides: Partial<RaftConfig> = {},
   ): TestNode {
     const node = new RawNode(testConfig(id, { ...this.overrides, ...overrides }), storage);
-    const t: TestNode = { id, node, storage, applied: [], readStates: [], confStates: [], overrides };
+    const t: TestNode = { id, node, storage, applied: [], readStates: [], confStates: [], overrides, pending: [] };
     this.nodes.set(id, t);
     return t;
   }
@@ -178,9 +187,23 @@ export class TestNetwork {
     const old = this.get(id);
     const all = { ...old.overrides, ...overrides };
     const node = new RawNode(testConfig(id, { ...this.overrides, ...all }), old.storage);
-    const t: TestNode = { ...old, node, overrides: all };
+    const t: TestNode = { ...old, node, overrides: all, pending: [] };
     this.nodes.set(id, t);
     return t;
+  }
+
+  /**
+   * With `asyncWrites`: the oldest `count` writes of node `id` (default: all) complete, in order:
+   * they reach storage, their acknowledgements and votes are delivered, and the node is told.
+   */
+  completeWrites(id: number, count = Infinity): void {
+    const t = this.get(id);
+    for (let i = 0; i < count && t.pending.length > 0; i++) {
+      const rd = t.pending.shift()!;
+      persistReady(t.storage, { ...rd, messages: [] });
+      t.node.onPersisted(rd.number);
+      for (const m of rd.persistedMessages) this.deliver(m);
+    }
   }
 
   get(id: number): TestNode {
@@ -217,7 +240,12 @@ export class TestNetwork {
       while (t.node.hasReady()) {
         const rd = t.node.ready();
         this.onReady?.(t.id, rd);
-        out.push(...persistReady(t.storage, rd));
+        if (this.asyncWrites) {
+          out.push(...rd.messages);
+          t.pending.push(rd);
+        } else {
+          out.push(...persistReady(t.storage, rd));
+        }
         for (const e of rd.committedEntries) {
           // after a restart, entries up to what was applied before come again: replay only conf changes
           const replay = t.applied.length > 0 && e.index <= t.applied[t.applied.length - 1].index;
@@ -228,7 +256,8 @@ export class TestNetwork {
           }
         }
         t.readStates.push(...rd.readStates);
-        t.node.advance(rd);
+        if (this.asyncWrites) t.node.advanceAppend(rd);
+        else t.node.advance(rd);
       }
     }
     return out;
