@@ -212,9 +212,14 @@ test("segment log - reset empties the log and starts it where a snapshot ends", 
   assert.equal(log.firstIndex, 100);
   assert.equal(log.lastIndex, 99);
   assert.equal(log.nextOffset, 500n);
-  await appendBatches(log, 1, 2, 5);
-  assert.deepEqual(offsetsIn(await log.read(500n, 100)), [500n]);
   await log.close();
+  // The empty log remembers where it continues.
+  const reopened = (await openLog(dir)).log;
+  assert.equal(reopened.firstIndex, 100);
+  assert.equal(reopened.nextOffset, 500n);
+  await appendBatches(reopened, 1, 2, 5);
+  assert.deepEqual(offsetsIn(await reopened.read(500n, 100)), [500n]);
+  await reopened.close();
 });
 
 test("group commit - an append resolves only after an fsync that started after its write", async (t) => {

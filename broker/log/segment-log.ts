@@ -5,7 +5,8 @@
  * `frame.ts`: one Raft entry each, a record batch or a control entry, with its Raft index, term,
  * offset and batch id), plus a sparse index per sealed segment (`.index`, see `segment-index.ts`).
  * The offset ↔ Raft index mapping is in every frame header, so it survives restarts with the data
- * it describes and never has to be re-derived by counting.
+ * it describes and never has to be re-derived by counting. A log emptied by truncation or by a
+ * snapshot reset keeps its next index and offset in a small `log-start` file.
  *
  * The append path, step by step:
  * 1. `append(entries)` queues the entries and returns a promise for their durability. Nothing is
@@ -140,6 +141,9 @@ interface AwaitingDurability extends Deferred {
   /** Raft index of the op's last entry (-1 for a flush): what a truncation compares. */
   lastIndex: number;
 }
+
+/** Where an empty log records its next index and offset (see `writeEmptyStart`). */
+const EMPTY_START_FILE = "log-start";
 
 /** Most entries and bytes one writev carries (1024 iovecs is Linux's IOV_MAX). */
 const MAX_WRITE_FRAMES = 512;
@@ -522,6 +526,8 @@ export class SegmentLog {
       w.reject(truncated);
       return false;
     });
+    // An emptied log must still know where it continues, after a restart too.
+    if (index === this.firstIndex) await this.writeEmptyStart({ index, offset: this.segments[0].baseOffset });
     // Delete whole segments from the newest down, so a crash midway leaves a prefix of the log.
     while (this.segments.length > 0 && this.active().baseIndex >= index) {
       const seg = this.segments.pop()!;
@@ -644,10 +650,33 @@ export class SegmentLog {
   reset(index: number, offset: bigint): Promise<void> {
     return this.runTask(async () => {
       for (const w of this.awaiting.splice(0)) w.reject(new LogError(LogErrorCode.Truncated, "log reset by a snapshot"));
+      await this.writeEmptyStart({ index, offset: Number(offset) });
       while (this.segments.length > 0) await this.deleteSegmentFiles(this.segments.pop()!);
       this.emptyNext = { index, offset: Number(offset) };
       this.tail = this.endState();
     });
+  }
+
+  /**
+   * Records where an empty log continues (`log-start`: `{"index":…,"offset":…}`), written before
+   * the segments are deleted so that a crash in between leaves either the old log or the marker.
+   * It is read only when the directory has no segment, so a stale one is harmless.
+   */
+  private async writeEmptyStart(start: { index: number; offset: number }): Promise<void> {
+    const path = join(this.dir, EMPTY_START_FILE);
+    await writeFile(path + ".tmp", JSON.stringify(start));
+    await rename(path + ".tmp", path);
+    this.dirDirty = true;
+  }
+
+  private async readEmptyStart(): Promise<{ index: number; offset: number } | undefined> {
+    try {
+      const parsed = JSON.parse(await readFile(join(this.dir, EMPTY_START_FILE), "utf8")) as { index?: unknown; offset?: unknown };
+      const { index, offset } = parsed;
+      return Number.isSafeInteger(index) && Number.isSafeInteger(offset) ? { index: index as number, offset: offset as number } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async deleteSegmentFiles(seg: Segment): Promise<void> {
@@ -840,6 +869,8 @@ export class SegmentLog {
     }
     if (this.segments.length > 0) {
       this.emptyNext = { index: this.active().lastIndex + 1, offset: this.active().nextOffset };
+    } else {
+      this.emptyNext = (await this.readEmptyStart()) ?? this.emptyNext;
     }
     this.tail = this.endState();
   }
