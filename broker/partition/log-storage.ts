@@ -204,6 +204,7 @@ export class PartitionLogStorage implements Storage {
       this.last = first - 1;
       this.durable = Math.min(this.durable, first - 1);
       for (const w of this.pendingWrites) w.lastIndex = Math.min(w.lastIndex, first - 1);
+      this.reader.invalidate();
       truncation = this.log.truncateFromIndex(first);
       this.logger.info({ fromIndex: first }, "truncating an uncommitted suffix");
     }

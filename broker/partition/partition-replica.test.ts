@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { decodeRecords, encodeRecordBatch, iterateBatches } from "../../protocol/record-batch.js";
 import { FlotillaError } from "../../protocol/errors.js";
+import { ConfChangeType } from "../../protocol/raft.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
 import { StateStore } from "../state/index.js";
 import { FaultyTransport, InProcessNetwork, NetworkFaults } from "../transport/index.js";
@@ -385,13 +386,64 @@ test("partition - a replica whose log was lost does not vote until it has caught
   const back = await c.start(victim.id);
   assert.equal(back.isRecovering, true, "an empty log with a remembered hard state is a lost disk");
   assert.equal(back.status().term, termBefore, "the term in LMDB is kept");
-  // It follows and catches up, but only leaves recovery once a leader of a newer term exists.
-  await c.converge(9n);
-  assert.equal(back.isRecovering, true);
-  await c.kill(leader.id);
-  const fresh = await c.leader(leader.id);
-  assert.notEqual(fresh.id, back.id, "the recovering replica never campaigns");
-  await fresh.produce({ batch: batch("y"), batchId: randomBytes(16), acks: "all" });
+  // Its leader still believes the follower holds what it acknowledged. The next append exposes
+  // the loss (a reject below the acknowledged match); the leader hands over to the healthy voter,
+  // whose fresh progress probes the recovering replica from scratch.
+  await leader.produce({ batch: batch("y"), batchId: randomBytes(16), acks: "all" });
+  const fresh = await waitFor("a new leader", () => c.live().find((r) => r.isLeader && r.id !== leader.id));
+  assert.notEqual(fresh.id, back.id, "the recovering replica never leads");
   await waitFor("recovery to finish", () => !back.isRecovering);
+  assert.ok(back.status().term > termBefore);
+  await c.converge(12n);
   assert.equal(records(await fetchAll(back)).length, 12);
+});
+
+test("partition - with its leader down, a healthy replica cannot win with the vote of one that lost its log", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 3; i++) await leader.produce({ batch: batch(`z${i}`), batchId: randomBytes(16), acks: "all" });
+  await c.converge(9n);
+  const [victim, healthy] = c.live().filter((r) => !r.isLeader);
+  await c.kill(victim.id);
+  rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
+  const back = await c.start(victim.id);
+  assert.equal(back.isRecovering, true);
+  const atRestart = back.status();
+  await c.kill(leader.id);
+  // Several election timeouts: the healthy replica campaigns, the recovering one withholds its vote.
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(c.live().filter((r) => r.isLeader).length, 0, "no leader can be elected without a second real vote");
+  assert.ok(healthy.status().term >= atRestart.term, "the healthy replica kept campaigning");
+  assert.equal(back.status().term, atRestart.term, "the recovering replica did not even take part in the new terms");
+  assert.equal(back.status().vote, atRestart.vote, "the recovering replica granted no vote");
+  await c.start(leader.id);
+  const fresh = await c.leader();
+  assert.notEqual(fresh.id, back.id);
+  await fresh.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(12n);
+  await waitFor("recovery to finish", () => !back.isRecovering);
+  assert.deepEqual(Buffer.from(await fetchAll(back)), Buffer.from(await fetchAll(fresh)));
+});
+
+test("partition - membership change: a learner catches up, becomes a voter, and the applied membership survives a restart", async (t) => {
+  const c = new Cluster(t, { voters: [1, 2, 3] }, [1, 2, 3, 4]);
+  for (const id of [1, 2, 3]) await c.start(id);
+  const leader = await c.leader();
+  for (let i = 0; i < 4; i++) await leader.produce({ batch: batch(`m${i}`), batchId: randomBytes(16), acks: "all" });
+  const joining = await c.start(4);
+  assert.equal(joining.isLeader, false);
+  leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
+  await waitFor("the learner to catch up", () => joining.status().highWatermark === 12n && joining.status().learners.includes(4));
+  leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }], transition: "auto" });
+  await waitFor("4 to be a voter everywhere", () => c.live().every((r) => r.status().voters.includes(4)));
+  await c.kill(4);
+  const back = await c.start(4);
+  assert.deepEqual(back.status().voters, [1, 2, 3, 4], "the membership comes back from the checkpoint");
+  // Four voters: with one original replica down, a commit needs the new voter.
+  const down = [1, 2, 3].find((id) => id !== leader.id)!;
+  await c.kill(down);
+  const { baseOffset } = await leader.produce({ batch: batch("quorum"), batchId: randomBytes(16), acks: "all" });
+  assert.equal(baseOffset, 12n);
+  await waitFor("the new voter to apply it", () => back.status().highWatermark === 15n);
 });

@@ -50,6 +50,7 @@ import {
   EntryType,
   MessageType,
   emptyConfState,
+  type ConfChange,
   type ConfState,
   type HardState,
   type Message,
@@ -247,6 +248,7 @@ export class PartitionReplica {
   /** Set while RECOVERING (see the module comment). */
   private recovering: { knownTerm: number; target: number } | undefined;
   private incarnation: string;
+  private lastHandOff = 0;
 
   private constructor(
     o: PartitionReplicaOptions,
@@ -358,8 +360,38 @@ export class PartitionReplica {
       if (m.type === MessageType.PreVote || m.type === MessageType.Vote || m.type === MessageType.TimeoutNow) return;
       if (m.type === MessageType.App && m.term > this.recovering.knownTerm) this.recovering.target = Math.max(this.recovering.target, m.commit);
     }
+    if (m.type === MessageType.AppResp && m.reject && this.role === "leader") this.checkLostFollower(m);
     this.node.step(m);
     this.scheduleDrain();
+  }
+
+  /**
+   * A follower that rejects an append with a hint below the match it acknowledged has lost its log.
+   * The core keeps trusting the old match (it ignores such rejects: stale, by Raft's rules), so this
+   * leader would never send it the missing entries. A new leader starts every follower's progress
+   * afresh and probes it, so hand leadership to the most up-to-date other voter (at most once per
+   * election timeout). Committed entries are safe: the new leader is elected by a majority that
+   * does not need the amnesiac's vote, which it withholds while recovering.
+   */
+  private checkLostFollower(m: Message): void {
+    const status = this.node.status();
+    const pr = status.progress?.get(m.from);
+    if (!pr || m.term !== status.hardState.term || m.rejectHint >= pr.match) return;
+    const now = Date.now();
+    if (now - this.lastHandOff < (this.o.electionTick ?? 10) * (this.o.tickMs ?? 100)) return;
+    let target = 0;
+    let best = -1;
+    for (const [id, p] of status.progress!) {
+      if (id === this.id || id === m.from || p.isLearner || !p.recentActive || !status.confState.voters.includes(id)) continue;
+      if (p.match > best) {
+        best = p.match;
+        target = id;
+      }
+    }
+    this.logger.warn({ follower: m.from, acknowledged: pr.match, hint: m.rejectHint, transferTo: target }, "a follower lost entries it had acknowledged");
+    if (target === 0) return;
+    this.lastHandOff = now;
+    this.node.transferLeader(target);
   }
 
   private tick(): void {
@@ -374,6 +406,24 @@ export class PartitionReplica {
   campaign(): void {
     if (this.recovering || this.closed) return;
     this.node.campaign();
+    this.scheduleDrain();
+  }
+
+  /**
+   * Proposes a membership change (leader only): add a learner, promote it, remove a replica — the
+   * steps of a reassignment. Resolves when the change is proposed; it takes effect when applied
+   * (`status().voters`), and the applied membership is checkpointed in LMDB.
+   */
+  proposeConfChange(cc: ConfChange): void {
+    this.checkUsable();
+    this.drain();
+    if (this.role !== "leader") throw notLeader(this.leader, `broker ${this.id} is a ${this.role} of ${this.group}`);
+    try {
+      this.node.proposeConfChange(cc);
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) throw new FlotillaError("INVALID_REQUEST", err.message, { cause: err });
+      throw err;
+    }
     this.scheduleDrain();
   }
 
@@ -522,7 +572,7 @@ export class PartitionReplica {
       for (const f of [...this.fetchWaiters]) f.wake();
     }
     this.storage.trim(this.applied);
-    if (confChanged || this.applied - this.lastCheckpointApplied >= this.checkpointEvery) this.writeCheckpoint();
+    if (confChanged || this.applied - this.lastCheckpointApplied >= this.checkpointEvery) void this.writeCheckpoint();
     if (this.recovering && this.recovering.target > 0 && this.applied >= this.recovering.target && this.term > this.recovering.knownTerm) {
       this.finishRecovery();
     }
@@ -587,11 +637,15 @@ export class PartitionReplica {
     this.pendingReadStates = left;
   }
 
-  private writeCheckpoint(): void {
-    if (this.recovering) return;
+  /**
+   * Records the applied index with the membership as of that index, and the current hard state, in
+   * one LMDB transaction (so the checkpoint's applied index never exceeds the stored commit).
+   */
+  private writeCheckpoint(): Promise<void> {
+    if (this.recovering) return Promise.resolve();
     this.lastCheckpointApplied = this.applied;
     const value = checkpointValue({ incarnation: this.incarnation, applied: this.applied, conf: this.storage.confState });
-    this.o.stateStore
+    return this.o.stateStore
       .write({ hardStates: [[this.group, this.hardState]], records: [[CHECKPOINT_NS, this.group, value]] })
       .catch((err: unknown) => this.failStop(err as Error));
   }
@@ -851,6 +905,8 @@ export class PartitionReplica {
     logStartOffset: bigint;
     dedupEntries: number;
     recovering: boolean;
+    voters: number[];
+    learners: number[];
   } {
     const s = this.node.status();
     return {
@@ -866,6 +922,8 @@ export class PartitionReplica {
       logStartOffset: this.log.logStartOffset,
       dedupEntries: this.dedup.size,
       recovering: this.recovering !== undefined,
+      voters: s.confState.voters,
+      learners: s.confState.learners,
     };
   }
 
@@ -882,7 +940,7 @@ export class PartitionReplica {
     if (graceful) {
       this.drain();
       await this.persistChain;
-      this.writeCheckpoint();
+      await this.writeCheckpoint();
     }
     this.closed = true;
     this.rejectAll(new FlotillaError("NOT_LEADER", `partition replica ${this.group} on broker ${this.id} closed`));

@@ -22,6 +22,7 @@ import { EntryType, type Entry } from "../../protocol/raft.js";
 import { ENTRY_HEADER_SIZE, EntryKind, entryOffsets } from "./entry-codec.js";
 
 const FRAME_HEADER_SIZE = 52;
+const FRAME_VERSION = 1;
 const FRAME_KIND_BATCH = 1;
 const FRAME_KIND_CONTROL = 2;
 const SEGMENT_NAME = /^\d{20}\.log$/;
@@ -45,6 +46,11 @@ export class SyncFrameReader {
   private readonly header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
 
   constructor(private readonly dir: string) {}
+
+  /** Forgets the cursor: after a suffix truncation the bytes past it are rewritten. */
+  invalidate(): void {
+    this.cursor = undefined;
+  }
 
   private refresh(): void {
     const names = readdirSync(this.dir).filter((n) => SEGMENT_NAME.test(n)).sort();
@@ -92,11 +98,23 @@ export class SyncFrameReader {
       const fd = openSync(seg.path, "r");
       try {
         let pos = this.cursor && this.cursor.path === seg.path && this.cursor.index <= index ? this.cursor.position : 0;
+        let expect = pos === 0 ? -1 : this.cursor!.index;
         for (;;) {
           if (readSync(fd, this.header, 0, FRAME_HEADER_SIZE, pos) < FRAME_HEADER_SIZE) break;
           const h = this.header;
           const length = h.readUInt32LE(4);
           const fi = readU64(h, 12);
+          if (h[8] !== FRAME_VERSION || length < FRAME_HEADER_SIZE || (expect >= 0 && fi !== expect)) {
+            // Only a stale cursor can land off a frame boundary: start the segment over.
+            if (pos !== 0 && expect >= 0) {
+              this.cursor = undefined;
+              pos = 0;
+              expect = -1;
+              continue;
+            }
+            throw new Error(`no valid frame at ${pos} of ${seg.path}`);
+          }
+          expect = fi + 1;
           if (fi >= hi) {
             this.cursor = { path: seg.path, index: fi, position: pos };
             return out;
