@@ -57,6 +57,8 @@ export class PartitionLogStorage implements Storage {
   private durable: number;
   /** Appends not yet durable, oldest first; truncations clamp their last index. */
   private pendingWrites: Array<{ lastIndex: number }> = [];
+  /** Entries Raft had to read synchronously from the files (catch-up below the tail). */
+  diskReadEntries = 0;
 
   private constructor(o: PartitionLogStorageOptions) {
     this.log = o.log;
@@ -132,6 +134,7 @@ export class PartitionLogStorage implements Storage {
     if (lo < this.tailStart) {
       // Rare: a lagging follower (or re-applying after a restart); see SyncFrameReader.
       const disk = this.reader.read(lo, Math.min(hi, this.tailStart), maxSize);
+      this.diskReadEntries += disk.length;
       for (const d of disk) {
         out.push(d.entry);
         size += entrySize(d.entry);

@@ -907,6 +907,8 @@ export class PartitionReplica {
     recovering: boolean;
     voters: number[];
     learners: number[];
+    /** Entries read synchronously from the segment files for Raft (lagging followers, re-apply). */
+    catchUpDiskReads: number;
   } {
     const s = this.node.status();
     return {
@@ -924,6 +926,7 @@ export class PartitionReplica {
       recovering: this.recovering !== undefined,
       voters: s.confState.voters,
       learners: s.confState.learners,
+      catchUpDiskReads: this.storage.diskReadEntries,
     };
   }
 
