@@ -148,7 +148,9 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
       else if (op < 59 && lead !== 0) net.get(lead).node.readIndex(new TextEncoder().encode(`r${step}`));
       else if (op < 64 && faults.compact) {
         const t = net.get(pick());
-        const at = t.applied.length > 0 ? t.applied[t.applied.length - 1].index : 0;
+        // the state machine as the core knows it (a restart replays), and only what the disk holds
+        // (with asynchronous disks a snapshot received from the leader is applied before it is written)
+        const at = Math.min(t.node.status().applied, t.storage.lastIndex());
         if (at > t.storage.firstIndex()) {
           t.storage.createSnapshot(at, t.node.status().confState, new TextEncoder().encode(`snapshot of ${t.id} at ${at}`.padEnd(40, ".")));
           t.storage.compact(at);

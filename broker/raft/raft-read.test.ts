@@ -178,3 +178,27 @@ test("raft - with lease reads, a (re)started node refuses votes for an election 
   node.step(message(MessageType.Vote, 2, 1, 5, { index: 9, logTerm: 9 }));
   assert.deepEqual(drainNode(node, storage).filter((m) => m.type === MessageType.VoteResp).map((m) => m.reject), [false]);
 });
+
+test("raft - a leader outside the voters (a removed node that won an election) answers reads without crashing (regression)", () => {
+  // Since 7c0ec69 a removed node may campaign and lead until it hands off; the lease check used to
+  // assume the leader has a progress entry of its own (TypeError on the first read).
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true });
+  const lead = elect(net);
+  const removed = [1, 2, 3].find((id) => id !== lead)!;
+  const members = [1, 2, 3].filter((id) => id !== removed);
+  net.get(lead).node.proposeConfChange({ changes: [{ type: 1, nodeId: removed }], transition: "auto" });
+  net.stabilize();
+  net.tickAll(2);
+  assert.deepEqual(net.get(removed).node.status().confState.voters, members);
+  // the members restart (they forget the leader); the removed node asks for their votes
+  for (const id of members) net.restart(id, { random: (n) => n - 1 });
+  for (let i = 0; i < 10; i++) for (const id of members) net.tick(id);
+  net.filter = (m) => !(m.type === MessageType.AppResp && m.to === removed);
+  net.get(removed).node.campaign();
+  net.stabilize();
+  if (net.get(removed).node.status().softState.role !== "leader") return; // (the core no longer lets it lead: nothing to check)
+  net.get(removed).node.readIndex(enc("r"));
+  net.filter = undefined;
+  net.tickAll(); // the no-op commits, the read is released
+  assert.deepEqual(reads(net, removed), [["r", net.get(removed).node.log.committed]], "answered once its no-op committed");
+});

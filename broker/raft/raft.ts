@@ -924,7 +924,9 @@ export class Raft {
   private leaseValid(): boolean {
     if (!this.cfg.leaseRead || !this.cfg.checkQuorum) return false;
     if (this.leadTransferee !== 0 || this.ticks - this.lastTimeoutNow <= this.electionTimeout) return false;
-    this.trk.progress.get(this.id)!.lastAckedBeat = this.ticks;
+    // (a leader outside the voters, handing off after its removal, has no progress of its own)
+    const self = this.trk.progress.get(this.id);
+    if (self) self.lastAckedBeat = this.ticks;
     const leaseTicks = this.electionTimeout - Math.max(2, this.heartbeatTimeout);
     return this.trk.quorumBeat() + leaseTicks > this.ticks;
   }
