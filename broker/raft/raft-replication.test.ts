@@ -417,3 +417,54 @@ test("raft - duplicated Apps and acknowledgements change nothing", () => {
   for (const id of [1, 2, 3]) assert.deepEqual(net.appliedData(id), ["a", "b"]);
   assert.deepEqual(logTerms(net.get(2).node), logTerms(net.get(1).node));
 });
+
+test("raft - committed entries are handed out in pages of maxCommittedSizePerReady, in order", () => {
+  const net = new TestNetwork([1, 2, 3], { maxCommittedSizePerReady: 300 });
+  net.campaign(1);
+  net.isolate(2);
+  const pages: number[] = [];
+  net.onReady = (id, rd) => {
+    if (id === 2 && rd.committedEntries.length > 0) pages.push(rd.committedEntries.length);
+  };
+  for (let i = 0; i < 10; i++) net.propose(1, `${i}`.padEnd(100, "."));
+  net.recover();
+  net.tickAll(3);
+  assert.deepEqual(net.appliedData(2).map((d) => d.trim().slice(0, 1)), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+  assert.ok(pages.length >= 4, `pages ${pages}`);
+  for (const n of pages) assert.ok(n <= 2, `a page of ${n} entries of ~116 bytes`);
+});
+
+test("raft - an fsync is required when entries, term or vote change, not for a commit index alone", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  const syncs: Array<[boolean, boolean]> = []; // [mustSync, only the commit index changed]
+  const last = new Map<number, HardState>();
+  net.onReady = (id, rd) => {
+    const prev = last.get(id) ?? { term: 0, vote: 0, commit: 0 };
+    const hs = rd.hardState ?? prev;
+    const onlyCommit = rd.entries.length === 0 && rd.snapshot === undefined && hs.term === prev.term && hs.vote === prev.vote;
+    syncs.push([rd.mustSync, onlyCommit]);
+    last.set(id, hs);
+  };
+  net.campaign(1);
+  net.propose(1, "a");
+  for (const [must, onlyCommit] of syncs) if (onlyCommit) assert.equal(must, false);
+  assert.ok(syncs.some(([must]) => must), "votes and entries were synced");
+  // a vote alone must be synced
+  const fresh = new TestNetwork([1, 2, 3]).get(2).node;
+  fresh.step(message(MessageType.Vote, 3, 2, 9, { index: 99, logTerm: 99 }));
+  const rd = fresh.ready();
+  assert.deepEqual(rd.hardState, { term: 9, vote: 3, commit: 0 });
+  assert.equal(rd.mustSync, true);
+});
+
+test("raft - reportUnreachable sends a streaming follower back to probing", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  net.propose(1, "a");
+  const leader = net.get(1).node;
+  assert.equal(leader.status().progress!.get(2)!.state, "replicate");
+  leader.reportUnreachable(2);
+  assert.equal(leader.status().progress!.get(2)!.state, "probe");
+  net.tickAll(2);
+  assert.equal(leader.status().progress!.get(2)!.state, "replicate", "back once it answers");
+});
