@@ -14,6 +14,7 @@ export function readAt(fd: number, buf: Buffer, offset: number, length: number, 
 export type ScanStep =
   /** `buf[at .. at + header.length)` holds the frame; valid until the next call to `next`. */
   | { type: "frame"; header: FrameHeader; position: number; buf: Buffer; at: number }
+  /** No more frames: `end` reached, or the file is shorter (cut by a truncation during a read). */
   | { type: "end" }
   /** The bytes at `position` are not a whole, valid frame: a torn or corrupt tail. */
   | { type: "bad"; position: number; reason: string };
@@ -48,7 +49,8 @@ export class FrameScanner {
       if (step.type !== "need") return step;
       const want = this.makeRoom(step.at, step.need);
       const n = await readAt(this.fd, this.buf, this.bufLength, want, this.bufStart + this.bufLength);
-      this.took(n);
+      if (n === 0) return { type: "end" };
+      this.bufLength += n;
     }
   }
 
@@ -58,7 +60,9 @@ export class FrameScanner {
       const step = this.step();
       if (step.type !== "need") return step;
       const want = this.makeRoom(step.at, step.need);
-      this.took(readSync(this.fd, this.buf, this.bufLength, want, this.bufStart + this.bufLength));
+      const n = readSync(this.fd, this.buf, this.bufLength, want, this.bufStart + this.bufLength);
+      if (n === 0) return { type: "end" };
+      this.bufLength += n;
     }
   }
 
@@ -106,10 +110,5 @@ export class FrameScanner {
     this.bufStart += at;
     this.bufLength = keep;
     return Math.min(this.buf.length - keep, this.end - (this.bufStart + keep));
-  }
-
-  private took(n: number): void {
-    if (n === 0) throw new Error(`unexpected end of file at ${this.bufStart + this.bufLength}`);
-    this.bufLength += n;
   }
 }

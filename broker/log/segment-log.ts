@@ -142,6 +142,14 @@ interface AwaitingDurability extends Deferred {
   lastIndex: number;
 }
 
+let fallbackLogger: Logger | undefined;
+
+/** Warnings and errors to stderr, for logs opened without a logger (one for the process). */
+function defaultLogger(): Logger {
+  fallbackLogger ??= pino({ level: "warn" }, pino.destination(2));
+  return fallbackLogger;
+}
+
 /** Where an empty log records its next index and offset (see `writeEmptyStart`). */
 const EMPTY_START_FILE = "log-start";
 
@@ -178,7 +186,7 @@ export class SegmentLog {
   private constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
     this.committer = options.committer;
-    this.log = (options.logger ?? pino({ level: "warn" }, pino.destination(2))).child({ component: "segment-log", dir: options.dir });
+    this.log = (options.logger ?? defaultLogger()).child({ component: "segment-log", dir: options.dir });
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.segmentMs = options.segmentMs ?? 7 * 24 * 3600 * 1000;
     this.intervalBytes = options.indexIntervalBytes ?? 4096;
@@ -716,6 +724,13 @@ export class SegmentLog {
     return found;
   }
 
+  /** Segments from position `from` on, each pinned; the caller unpins them. */
+  private pinFrom(from: number): Segment[] {
+    const segments = this.segments.slice(from);
+    for (const seg of segments) seg.file.pin();
+    return segments;
+  }
+
   /** The first frame from segment `from` on that matches, or undefined. */
   private async findFrame(match: (h: FrameHeader) => boolean, from: number): Promise<FrameHeader | undefined> {
     for (let s = from; s < this.segments.length; s++) {
@@ -745,13 +760,13 @@ export class SegmentLog {
     const parts: Buffer[] = [];
     let total = 0;
     const first = this.segmentForOffset(target);
-    scan: for (let s = first; s < this.segments.length; s++) {
-      const seg = this.segments[s];
-      const start = s === first ? seg.index.lookupOffset(target).position : 0;
-      const end = seg.length;
-      seg.file.pin();
-      try {
-        const scanner = new FrameScanner(seg.file.fd, start, end, false, Math.min(1 << 20, maxBytes + this.intervalBytes + FRAME_HEADER_SIZE));
+    // Pinned up front: retention, truncation or compaction may swap segments out during the
+    // awaits below, and a pinned file stays readable (its fd open) until the read is done.
+    const segments = this.pinFrom(first);
+    try {
+      scan: for (const [i, seg] of segments.entries()) {
+        const start = i === 0 ? seg.index.lookupOffset(target).position : 0;
+        const scanner = new FrameScanner(seg.file.fd, start, seg.length, false, Math.min(1 << 20, maxBytes + this.intervalBytes + FRAME_HEADER_SIZE));
         for (;;) {
           const step = await scanner.next();
           if (step.type !== "frame") break;
@@ -764,9 +779,9 @@ export class SegmentLog {
           total += size;
           if (total >= maxBytes) break scan;
         }
-      } finally {
-        seg.file.unpin();
       }
+    } finally {
+      for (const seg of segments) seg.file.unpin();
     }
     return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
   }
@@ -774,16 +789,17 @@ export class SegmentLog {
   /** Entries with Raft index in [lo, hi), up to about `maxBytes` of payload (at least one). */
   async readEntries(lo: number, hi: number, maxBytes: number): Promise<StoredEntry[]> {
     const c = new EntryCollector(lo, hi, maxBytes);
-    for (const { seg, start } of this.entrySegments(lo)) {
-      seg.file.pin();
-      try {
+    const segments = this.entrySegments(lo);
+    for (const { seg } of segments) seg.file.pin();
+    try {
+      for (const { seg, start } of segments) {
         const scanner = new FrameScanner(seg.file.fd, start, seg.length, false);
         let step = await scanner.next();
         while (step.type === "frame" && c.take(step.header, step.buf, step.at)) step = await scanner.next();
-      } finally {
-        seg.file.unpin();
+        if (c.done) break;
       }
-      if (c.done) break;
+    } finally {
+      for (const { seg } of segments) seg.file.unpin();
     }
     return c.out;
   }
