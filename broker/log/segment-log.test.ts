@@ -282,3 +282,15 @@ test("group commit - a truncation rejects removed appends that were not yet dura
   await releaseUntil(syncer, log.close());
   await committer.close();
 });
+
+test("segment log - a read that races retention still returns whole batches it started with", async (t) => {
+  const { log } = await openLog(tempDir(t), { segmentBytes: 400 });
+  const batches = await appendBatches(log, 40, 2);
+  const reading = log.read(0n, 1 << 20);
+  const deleting = log.enforceRetention({ now: Date.now(), retentionBytes: 1 });
+  const [bytes, deleted] = await Promise.all([reading, deleting]);
+  assert.ok(deleted > 0);
+  assert.deepEqual(bytes, Buffer.concat(batches));
+  assert.ok(log.logStartOffset > 0n);
+  await log.close();
+});
