@@ -1,6 +1,7 @@
 /**
  * The public face of `protocol/`: everything on the wire. Other folders import from here
- * (or from a file below, for a single module); `msgpack.ts` and `test-util.ts` are internal.
+ * (or from a file below, for a single module); `msgpack.ts`, `test-util.ts` and
+ * `requests-schema.ts` (the field kinds behind `requests.ts`) are internal.
  */
 export { DecodeError } from "./decode-error.js";
 
@@ -72,3 +73,62 @@ export {
   type PartitionOp,
   type ParsedSubject,
 } from "./subjects.js";
+
+export {
+  REQUEST_BOUNDS,
+  REQUEST_SPECS,
+  REQUEST_TYPES,
+  encodeRequest,
+  decodeRequest,
+  decodeRequestOf,
+  encodeResponse,
+  decodeResponse,
+  encodeErrorResponse,
+  type Acks,
+  type ReadConsistency,
+  type ProduceRequest,
+  type ProduceResponse,
+  type FetchRequest,
+  type FetchResponse,
+  type MetadataRequest,
+  type MetadataResponse,
+  type BrokerMetadata,
+  type PartitionMetadata,
+  type TopicMetadata,
+  type CreateTopicRequest,
+  type TopicRequest,
+  type EmptyResponse,
+  type TopicDescription,
+  type DescribeTopicResponse,
+  type ListTopicsResponse,
+  type ClusterBroker,
+  type DescribeClusterResponse,
+  type TopicPartitions,
+  type PartitionOffset,
+  type JoinGroupRequest,
+  type JoinGroupResponse,
+  type GroupAssignment,
+  type HeartbeatRequest,
+  type MemberRequest,
+  type CommitOffsetsRequest,
+  type FetchOffsetsRequest,
+  type OffsetsResponse,
+  type GroupState,
+  type GroupSummary,
+  type ListGroupsResponse,
+  type GroupRequest,
+  type GroupMember,
+  type DescribeGroupResponse,
+  type ResetTarget,
+  type ResetOffsetsRequest,
+  type RequestMap,
+  type ResponseMap,
+  type RequestType,
+  type Reply,
+  type ResponseOf,
+  type AnyRequest,
+  type RequestSpec,
+  DEFAULT_REQUEST_LIMITS,
+  requestLimits,
+  type RequestLimits,
+} from "./requests.js";

@@ -217,8 +217,9 @@ export function str(
     write(o, v) {
       o.w.str(v);
     },
-    read(r, path) {
-      const s = r.str(path, maxBytes);
+    read(r, path, limits) {
+      // Bounded by the message, which is within the limits; the rules then give their own error.
+      const s = r.str(path, limits.maxMessageBytes);
       rules(s, Buffer.byteLength(s, "utf8"), path);
       return s;
     },
@@ -323,6 +324,8 @@ export function list<T>(kind: Kind<T>, max: number, min = 0): Kind<T[]> {
 
 export interface StructKind<F extends Fields> extends Kind<Infer<F>> {
   readonly fields: F;
+  /** What spans fields; undefined when the value is fine. */
+  rule?(v: Infer<F>): string | undefined;
 }
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
@@ -336,6 +339,7 @@ export function struct<F extends Fields>(fields: F, rule?: (v: Infer<F>) => stri
   const kinds = keys.map((k) => fields[k]);
   return {
     fields,
+    rule,
     check(v, path, limits) {
       if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Uint8Array) {
         fail("INVALID_REQUEST", path || "message", `${show(v)} is not an object`);

@@ -21,6 +21,8 @@ import {
   type StructKind,
 } from "./requests-schema.js";
 
+export { DEFAULT_REQUEST_LIMITS, requestLimits, type RequestLimits } from "./requests-schema.js";
+
 /**
  * The client ↔ broker messages: produce, fetch, metadata, admin and consumer groups, and their codecs.
  *
@@ -454,7 +456,8 @@ export interface RequestSpec<Req, Res> {
 
 /**
  * The response struct as sent: `error` first, then every field optional on the wire, with the
- * rule that a response without an error has all its required fields.
+ * rule that a response without an error has all its required fields (and the struct's own rule,
+ * which must therefore cope with absent fields).
  */
 function reply<Res>(success: StructKind<any> & Kind<Res>): Kind<Reply<Res>> {
   const fields: Record<string, Kind<any>> = { error: opt(wireError) };
@@ -464,9 +467,9 @@ function reply<Res>(success: StructKind<any> & Kind<Res>): Kind<Reply<Res>> {
     if (!kind.optional) required.push(key);
   }
   return struct(fields, (v) => {
-    if (v.error !== undefined) return undefined;
-    const missing = required.find((k) => v[k] === undefined);
-    return missing && `${missing} is missing (required when there is no error)`;
+    const missing = v.error === undefined ? required.find((k) => v[k] === undefined) : undefined;
+    if (missing) return `${missing} is missing (required when there is no error)`;
+    return success.rule?.(v);
   }) as unknown as Kind<Reply<Res>>;
 }
 
