@@ -30,7 +30,7 @@
  * is logged. Retention deletes whole segments from the front; suffix truncation (Raft conflicts)
  * cuts from a Raft index.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { writev } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -672,7 +672,15 @@ export class SegmentLog {
    */
   private async writeEmptyStart(start: { index: number; offset: number }): Promise<void> {
     const path = join(this.dir, EMPTY_START_FILE);
-    await writeFile(path + ".tmp", JSON.stringify(start));
+    const tmp = await open(path + ".tmp", "w");
+    try {
+      await tmp.writeFile(JSON.stringify(start));
+      // Synced before the rename (on the libuv pool, off the event loop): the rename must never
+      // expose an empty file. The rename itself is covered by the next directory sync.
+      await tmp.datasync();
+    } finally {
+      await tmp.close();
+    }
     await rename(path + ".tmp", path);
     this.dirDirty = true;
   }
