@@ -176,6 +176,22 @@ test("partition - produce and consume with acks all, leader and none; offsets id
   // Linearizable read point on a follower too.
   const follower = c.live().find((r) => !r.isLeader)!;
   await follower.readIndex();
+
+  // Many batches in flight: offsets follow arrival order; a retry while the first attempt is
+  // still in flight gets the same offset and appends nothing.
+  const id = randomBytes(16);
+  const inFlight = [leader.produce({ batch: batch("dup"), batchId: id, acks: "all" })];
+  for (let i = 0; i < 20; i++) inFlight.push(leader.produce({ batch: batch(`seq${i}`, 2), batchId: randomBytes(16), acks: i % 2 ? "all" : "leader" }));
+  inFlight.push(leader.produce({ batch: batch("dup"), batchId: id, acks: "all" }));
+  inFlight.push(leader.produce({ batch: batch("dup"), batchId: id, acks: "leader" }));
+  const offsets = (await Promise.all(inFlight)).map((r) => r.baseOffset);
+  assert.equal(offsets[0], next);
+  for (let i = 1; i <= 20; i++) assert.equal(offsets[i], next + 3n + BigInt(i - 1) * 2n, "arrival order");
+  assert.deepEqual(offsets.slice(21), [next, next], "the in-flight retries get the original offset");
+  await c.converge(next + 43n);
+  const tail = records(await fetchAll(follower)).slice(Number(next));
+  assert.equal(tail.filter((r) => r.value === "dup#0").length, 1, "the duplicate was appended once");
+  assert.deepEqual(tail.filter((r) => r.value.endsWith("#0") && r.value.startsWith("seq")).map((r) => r.value), [...Array(20).keys()].map((i) => `seq${i}#0`));
 });
 
 test("partition - bad batches are rejected with clear codes and nothing is appended", async (t) => {
@@ -258,6 +274,8 @@ test("partition - leader killed: a new leader serves, acked batches stay once at
     acked.set(tag, baseOffset);
   }
   await c.converge(30n);
+  const events: Array<{ on: number; leader: number; isLeader: boolean; term: number }> = [];
+  for (const r of c.live()) r.onLeaderChange((e) => events.push({ on: r.id, leader: e.leader, isLeader: e.isLeader, term: e.term }));
   // In flight: appended and replicated, but its producer never got acks=all before the crash.
   const inflightId = randomBytes(16);
   const inflight = batch("inflight");
@@ -269,6 +287,10 @@ test("partition - leader killed: a new leader serves, acked batches stay once at
   const fresh = await c.leader(old.id);
   assert.notEqual(fresh.id, old.id);
   assert.ok(fresh.status().term > 1);
+  assert.ok(
+    events.some((e) => e.on === fresh.id && e.isLeader && e.leader === fresh.id && e.term === fresh.status().term),
+    "the new leader announced itself to its subscribers",
+  );
   const retry = await fresh.produce({ batch: inflight, batchId: inflightId, acks: "all" });
   assert.equal(retry.baseOffset, original, "the retry gets the original offset");
   for (let i = 0; i < 5; i++) {
