@@ -16,9 +16,10 @@ export class CompactionPool {
       maxThreads: options.threads ?? 1,
       // Compaction runs now and then; let the thread go between runs.
       idleTimeout: 10_000,
+      // One compaction per log at a time, a few logs at once: a bound only guards against bugs.
       maxQueue: "auto",
-      // The task awaits file reads, so the worker must not block between its own awaits.
-      atomics: "disabled",
+      // Piscina's default atomics ("sync") parks the thread between tasks, which is right: the
+      // task closes every file it opens before it resolves.
     });
   }
 
