@@ -110,6 +110,23 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
     }
   };
 
+  // linearizable reads: a read point is at or after every entry applied anywhere (so possibly
+  // acknowledged to a client) before the read was asked for
+  const readFloor = new Map<string, number>();
+  const maxApplied = () => Math.max(0, ...ids.map((id) => net.get(id).node.status().applied));
+  const readsSeen = new Map<number, number>();
+  const checkReads = (when: string) => {
+    for (const id of ids) {
+      const rs = net.get(id).readStates;
+      for (let k = readsSeen.get(id) ?? 0; k < rs.length; k++) {
+        const ctx = new TextDecoder().decode(rs[k].context);
+        const floor = readFloor.get(ctx);
+        if (floor !== undefined && rs[k].index < floor) fail(`${when}: read ${ctx} on ${id} at ${rs[k].index}, but ${floor} was applied before it was asked`);
+      }
+      readsSeen.set(id, rs.length);
+    }
+  };
+
   let proposed = 0;
   const confChange = (lead: number): void => {
     const cs = net.get(lead).node.status().confState;
@@ -145,7 +162,11 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
       else if (op < 28) lossy = !lossy;
       else if (op < 52 && lead !== 0) net.get(lead).node.propose(new TextEncoder().encode(`s${seed}-${proposed++}`));
       else if (op < 55 && lead !== 0) net.get(lead).node.transferLeader(pick());
-      else if (op < 59 && lead !== 0) net.get(lead).node.readIndex(new TextEncoder().encode(`r${step}`));
+      else if (op < 59 && lead !== 0) {
+        const ctx = `r${step}`;
+        readFloor.set(ctx, maxApplied());
+        net.get(pick()).node.readIndex(new TextEncoder().encode(ctx)); // at the leader or a follower
+      }
       else if (op < 64 && faults.compact) {
         const t = net.get(pick());
         // at what the state machine holds as the core knows it (a restart replays), and only once
@@ -166,6 +187,7 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
     net.stabilize();
     net.tickAll();
     checkApplied(`step ${step}`);
+    checkReads(`step ${step}`);
     if (step % 5 === 4) checkLogs(`step ${step}`);
   }
 

@@ -20,7 +20,15 @@ import {
 import { decodeConfChange } from "../../protocol/conf-change.js";
 import { MemoryStorage } from "./memory-storage.js";
 import { RawNode } from "./raw-node.js";
-import type { RaftConfig, ReadState, Ready } from "./types.js";
+import type { BugName, RaftConfig, ReadState, Ready } from "./types.js";
+
+/**
+ * Known mistakes to inject into every test node, from RAFT_TEST_BUGS (comma-separated names of
+ * KNOWN_BUGS): a way to check that the unit tests catch them (they must fail).
+ */
+const INJECTED_BUGS: ReadonlySet<BugName> | undefined = process.env.RAFT_TEST_BUGS
+  ? new Set(process.env.RAFT_TEST_BUGS.split(",") as BugName[])
+  : undefined;
 
 /**
  * A config for node `id` with the test defaults (electionTick 10, heartbeatTick 1, a deterministic
@@ -29,6 +37,7 @@ import type { RaftConfig, ReadState, Ready } from "./types.js";
 export function testConfig(id: number, overrides: Partial<RaftConfig> = {}): RaftConfig {
   let seed = id * 7919;
   return {
+    ...(INJECTED_BUGS ? { bugs: INJECTED_BUGS } : {}),
     id,
     group: "g",
     electionTick: 10,
