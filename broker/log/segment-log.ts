@@ -181,6 +181,8 @@ export class SegmentLog {
   private durableSeq = 0;
   private awaiting: AwaitingDurability[] = [];
   private failure: LogError | undefined;
+  /** The compaction running now, if any (see `compact`). */
+  private compaction: Promise<CompactionReport> | undefined;
   private closed = false;
 
   private constructor(options: SegmentLogOptions) {
@@ -605,8 +607,15 @@ export class SegmentLog {
    * Compacts (`cleanup.policy=compact`) the sealed segments whose entries are all at or below
    * `maxIndex`, in the compaction pool; appends go on meanwhile. The rewritten files replace the
    * old ones by rename, in the write pump, so readers see either the old or the new segment whole.
+   * A call while a compaction of this log runs returns that compaction.
    */
-  async compact(options: CompactionOptions): Promise<CompactionReport> {
+  compact(options: CompactionOptions): Promise<CompactionReport> {
+    // One at a time per log: two runs would write the same `.compacting` files.
+    this.compaction ??= this.compactNow(options).finally(() => (this.compaction = undefined));
+    return this.compaction;
+  }
+
+  private async compactNow(options: CompactionOptions): Promise<CompactionReport> {
     const eligible: Segment[] = [];
     for (const seg of this.segments.slice(0, -1)) {
       if (seg.lastIndex > options.maxIndex) break;
