@@ -76,6 +76,7 @@ export {
 
 export {
   REQUEST_BOUNDS,
+  MESSAGE_OVERHEAD_BYTES,
   REQUEST_SPECS,
   REQUEST_TYPES,
   encodeRequest,

@@ -4,6 +4,7 @@ import { encode as msgpackEncode, decode as msgpackDecode } from "@msgpack/msgpa
 import * as index from "./index.js";
 import * as requests from "./requests.js";
 import {
+  MESSAGE_OVERHEAD_BYTES,
   REQUEST_SPECS,
   REQUEST_TYPES,
   decodeRequest,
@@ -324,6 +325,37 @@ test("requests - a decoded produce batch and fetch batches are views into the in
     assert.deepEqual(view, BATCH);
     input[input.length - 1] ^= 0xff; // the batch is the last field: the change shows through the view
     assert.equal(view[view.length - 1], BATCH[BATCH.length - 1] ^ 0xff);
+  }
+});
+
+test("requests - decoding works from a view at any byteOffset (pooled Buffers, subarrays)", () => {
+  for (const { type, side, bytes } of everyEncoding()) {
+    for (const shift of [1, 3, 7]) {
+      const host = new Uint8Array(bytes.length + shift + 5);
+      host.set(bytes, shift);
+      const view = host.subarray(shift, shift + bytes.length);
+      assert.deepEqual(decodeSide(type, side, view), decodeSide(type, side, bytes), `${type} ${side} at offset ${shift}`);
+    }
+  }
+});
+
+test("requests - MESSAGE_OVERHEAD_BYTES bounds what a produce request and a fetch response add to their batches", () => {
+  const limits = requestLimits({ maxMessageBytes: 64 * 1024 * 1024, maxBatchBytes: 64 * 1024 * 1024 });
+  for (const size of [61, 255, 256, 65_535, 65_536, 1 << 20]) {
+    const batch = new Uint8Array(size);
+    const widest: ProduceRequest = {
+      topic: "t".repeat(249),
+      partition: 2 ** 31 - 1,
+      acks: "none",
+      timeoutMs: 300_000,
+      batchId: UUID,
+      producerId: 2n ** 63n - 1n,
+      sequence: 2 ** 31 - 1,
+      batch,
+    };
+    assert.ok(encodeRequest("produce", widest, limits).length - size <= MESSAGE_OVERHEAD_BYTES.produceRequest, `produce, ${size} bytes`);
+    const res = encodeResponse("fetch", { highWatermark: 2n ** 63n - 1n, logStartOffset: 2n ** 63n - 1n, batches: batch }, limits);
+    assert.ok(res.length - size <= MESSAGE_OVERHEAD_BYTES.fetchResponse, `fetch, ${size} bytes`);
   }
 });
 

@@ -392,6 +392,18 @@ export const REQUEST_BOUNDS = {
   maxSessionTimeoutMs: 1_800_000,
 } as const;
 
+/**
+ * Bytes a message takes beyond its batch bytes, at most: a producer keeps each batch within
+ * `maxMessageBytes - produceRequest`, and a broker fills a fetch response with batches up to
+ * `maxMessageBytes - fetchResponse` (a successful one; an error response carries no batches).
+ */
+export const MESSAGE_OVERHEAD_BYTES = {
+  /** Envelope, a 249-byte topic, every field at its widest, and the batch's bin header. */
+  produceRequest: 320,
+  /** Envelope, no error, two int64 offsets, and the batches' bin header. */
+  fetchResponse: 32,
+} as const;
+
 const B = REQUEST_BOUNDS;
 const partition = uint(0, INT32_MAX);
 const nodeId = uint(1, INT32_MAX);
