@@ -17,9 +17,9 @@
  *
  * What survives a restart, and where:
  * - the log (segment files; terms and the offset of every entry are in its frames),
- * - hard state (term, vote, commit) in LMDB, written with every Ready that changes it and waited
- *   for before any vote or acknowledgement that depends on it (commit-only changes are not waited
- *   for: the commit index is knowledge a restarted node learns again),
+ * - hard state (term, vote, commit) in LMDB: a term or vote change is written with its Ready and
+ *   waited for before any vote or acknowledgement that depends on it; commit-only changes are
+ *   written lazily (see `scheduleCommitWrite`): the commit index is knowledge a node learns again,
  * - a checkpoint in LMDB: the applied index with the membership (ConfState) as of that index, and
  *   the replica's incarnation id. Entries after the checkpoint are applied again on restart.
  *
@@ -249,6 +249,7 @@ export class PartitionReplica {
   private recovering: { knownTerm: number; target: number } | undefined;
   private incarnation: string;
   private lastHandOff = 0;
+  private commitWriteTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     o: PartitionReplicaOptions,
@@ -477,9 +478,8 @@ export class PartitionReplica {
       this.hardState = hs;
       this.term = hs.term;
       this.storage.setHardState(hs);
-      const put = this.o.stateStore.putHardState(this.group, hs);
-      if (voteOrTerm) writes.push(put);
-      else put.catch((err: unknown) => this.failStop(err as Error));
+      if (voteOrTerm) writes.push(this.o.stateStore.putHardState(this.group, hs));
+      else this.scheduleCommitWrite();
     }
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
 
@@ -506,6 +506,22 @@ export class PartitionReplica {
         },
         (err: unknown) => this.failStop(err as Error),
       );
+  }
+
+  /**
+   * A commit-only hard state change is not waited for and not written at once: the commit index is
+   * knowledge a restarted node learns again from its leader, so one LMDB write per second (or with
+   * the next vote, term or checkpoint, which all carry the latest hard state) is enough, instead of
+   * an LMDB commit and sync for every Ready.
+   */
+  private scheduleCommitWrite(): void {
+    if (this.commitWriteTimer) return;
+    this.commitWriteTimer = setTimeout(() => {
+      this.commitWriteTimer = undefined;
+      if (this.closed || this.failure) return;
+      this.o.stateStore.putHardState(this.group, this.hardState).catch((err: unknown) => this.failStop(err as Error));
+    }, 1000);
+    this.commitWriteTimer.unref();
   }
 
   private onSoftState(role: StateRole, leader: number): void {
@@ -665,6 +681,7 @@ export class PartitionReplica {
     if (this.failure || this.closed) return;
     this.failure = err;
     this.logger.error({ err }, "partition replica failed: it stops taking part until reopened");
+    clearTimeout(this.commitWriteTimer);
     this.stopTicker?.();
     this.unregister();
     const e = new FlotillaError("STORAGE_ERROR", `partition ${this.group} failed: ${err.message}`, { cause: err });
@@ -940,6 +957,8 @@ export class PartitionReplica {
     const graceful = !options.abrupt && !this.failure;
     this.stopTicker?.();
     this.unregister();
+    clearTimeout(this.commitWriteTimer);
+    this.commitWriteTimer = undefined;
     if (graceful) {
       this.drain();
       await this.persistChain;
