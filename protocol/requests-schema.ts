@@ -107,7 +107,7 @@ function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === "bigint") return `${v}n`;
   if (typeof v === "number" || typeof v === "boolean" || v === undefined || v === null) return String(v);
-  return Array.isArray(v) ? "an array" : v instanceof Uint8Array ? "bytes" : `a ${typeof v}`;
+  return Array.isArray(v) ? "an array" : v instanceof Uint8Array ? "bytes" : typeof v === "object" ? "an object" : `a ${typeof v}`;
 }
 
 const MAX_INT64 = 2n ** 63n - 1n;
@@ -389,7 +389,8 @@ export function stringMap(key: Kind<string>, value: Kind<string>, max: number): 
   const toPairs = (m: Record<string, string>) => Object.entries(m).map(([key, value]) => ({ key, value }));
   return {
     check(v, path, limits) {
-      if (typeof v !== "object" || v === null || Array.isArray(v)) fail("INVALID_REQUEST", path, `${show(v)} is not an object`);
+      const proto = typeof v === "object" && v !== null ? Object.getPrototypeOf(v) : undefined;
+      if (proto !== Object.prototype && proto !== null) fail("INVALID_REQUEST", path, `${show(v)} is not a plain object`);
       pairs.check(toPairs(v as Record<string, string>), path, limits);
     },
     write(o, v) {

@@ -433,6 +433,7 @@ test("requests - encoders check what decoders check, so a buggy client fails at 
     ["batch not bytes", () => encodeRequest("produce", { ...produce, batch: [1, 2] as never }), "INVALID_REQUEST", /batch: an array is not a Uint8Array/],
     ["reset to an offset without one", () => encodeRequest("resetOffsets", { groupId: "g", topic: "t", to: "offset" }), "INVALID_REQUEST", /offset must be given exactly when to is "offset"/],
     ["bad config key", () => encodeRequest("createTopic", { topic: "t", partitions: 1, replicationFactor: 1, configs: { "a b": "1" } }), "INVALID_CONFIG", /configs\[0\]\.key: "a b" does not match/],
+    ["configs as a Map", () => encodeRequest("createTopic", { topic: "t", partitions: 1, replicationFactor: 1, configs: new Map() as never }), "INVALID_REQUEST", /configs: an object is not a plain object/],
     ["replication factor 0", () => encodeRequest("createTopic", { topic: "t", partitions: 1, replicationFactor: 0, configs: {} }), "INVALID_REQUEST", /replicationFactor: 0 is not an integer in \[1, 64\]/],
     ["nested path", () => encodeResponse("metadata", { brokers: [], topics: [{ topic: "t", partitions: [fullPartition, { ...barePartition, replicas: [1, 0] }] }] }), "INVALID_REQUEST", /^metadata response: topics\[0\]\.partitions\[1\]\.replicas\[1\]: 0 is not an integer in \[1, /],
     ["success missing a field", () => encodeResponse("produce", {} as never), "INVALID_REQUEST", /^produce response: message: baseOffset is missing \(required when there is no error\)$/],
