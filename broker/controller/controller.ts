@@ -3,12 +3,16 @@ import { topicNameProblem } from "../../protocol/subjects.js";
 import type { MetadataImage, PartitionState, ReassignmentState, TopicState } from "./metadata-image.js";
 import {
   METADATA_LIMITS,
+  REASSIGNMENT_PHASES,
   configsProblem,
   recordShapeProblem,
   replicasProblem,
   topicIdProblem,
   type BrokerEndpoint,
   type CancelReassignmentRecord,
+  type CompleteReassignmentRecord,
+  type ReassignmentPhase,
+  type ReassignmentProgressRecord,
   type CreateTopicRecord,
   type DeleteTopicRecord,
   type MetadataRecord,
@@ -192,6 +196,34 @@ export function planCancelReassignment(image: MetadataImage, topic: string, part
   return requireAccepted(image, { type: "cancelReassignment", topic, topicId: found.topic.topicId, partition });
 }
 
+/** Where a partition's leader says its reassignment is: a phase reached, or "done" (voters are the target). */
+export interface ReassignmentReport {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly step: ReassignmentPhase | "done";
+}
+
+/**
+ * A partition leader reporting reassignment progress. Null when the image already says as much (a
+ * retried report, or one from a leader that took over mid-way and repeats a step): nothing to
+ * propose. Reports about a reassignment that is no longer in progress (cancelled, say) are refused,
+ * so the partition goes back to what the image now says.
+ */
+export function planReassignmentReport(image: MetadataImage, report: ReassignmentReport): ReassignmentProgressRecord | CompleteReassignmentRecord | null {
+  const { topic, state } = requirePartition(image, report.topic, report.partition);
+  if (topic.topicId !== report.topicId) throw new FlotillaError("UNKNOWN_TOPIC", `topic ${report.topic} is now another topic (id ${topic.topicId})`);
+  const ref = { topic: report.topic, topicId: report.topicId, partition: report.partition };
+  if (report.step === "done") {
+    // Already completed (a retry), or cancelled: either way the image says where the group belongs.
+    if (!state.reassignment) return null;
+    return requireAccepted(image, { type: "completeReassignment", ...ref, replicas: state.reassignment.target });
+  }
+  const recorded = state.reassignment ? REASSIGNMENT_PHASES.indexOf(state.reassignment.phase) : -1;
+  if (recorded >= REASSIGNMENT_PHASES.indexOf(report.step)) return null;
+  return requireAccepted(image, { type: "reassignmentProgress", ...ref, phase: report.step });
+}
+
 /** Makes `brokerId` the partition's preferred leader (first replica) without moving any data. */
 export function planPreferredLeader(image: MetadataImage, topic: string, partition: number, brokerId: number): SetPreferredLeaderRecord {
   const found = requirePartition(image, topic, partition);
@@ -202,28 +234,28 @@ export function planPreferredLeader(image: MetadataImage, topic: string, partiti
 export interface LeaderMove {
   readonly topic: string;
   readonly partition: number;
-  /** The current leader, or null when the partition has none. */
-  readonly from: number | null;
+  /** The current leader; undefined when the partition has none. */
+  readonly from?: number;
   readonly to: number;
 }
 
 /**
  * `leader rebalance`: partitions led by someone other than their preferred leader, where the
- * preferred leader is unfenced and (per `inSync`, when the caller knows it) caught up. Leaders come
+ * preferred leader is unfenced and (per `isr`, when the caller knows it) caught up. Leaders come
  * from the partitions at runtime, so the caller passes them in.
  */
 export function preferredLeaderMoves(
   image: MetadataImage,
-  runtime: (topic: string, partition: number) => { readonly leader: number | null; readonly inSync?: readonly number[] },
+  runtime: (topic: string, partition: number) => { readonly leader?: number; readonly isr?: readonly number[] },
 ): LeaderMove[] {
   const moves: LeaderMove[] = [];
   for (const t of image.topics()) {
     t.partitions.forEach((p, partition) => {
       const preferred = p.replicas[0];
-      const { leader, inSync } = runtime(t.name, partition);
+      const { leader, isr } = runtime(t.name, partition);
       if (leader === preferred || image.broker(preferred)?.fenced !== false) return;
-      if (inSync && !inSync.includes(preferred)) return;
-      moves.push({ topic: t.name, partition, from: leader, to: preferred });
+      if (isr && !isr.includes(preferred)) return;
+      moves.push({ topic: t.name, partition, ...(leader !== undefined && { from: leader }), to: preferred });
     });
   }
   return moves;

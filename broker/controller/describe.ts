@@ -2,32 +2,45 @@ import { FlotillaError } from "../../protocol/errors.js";
 import type { MetadataImage, ReassignmentState } from "./metadata-image.js";
 
 /**
- * The answers to `topic describe --json` and `cluster describe --json`, shaped as CONTRACTS.md
- * fixes them (more fields are allowed there, and added here). The metadata image knows replica
- * sets; leaders, high watermarks and in-sync sets live in the partitions' own Raft groups, so the
- * caller looks them up and passes them in. Offsets are bigint here and decimal strings in the
- * output, as JSON cannot hold 64-bit integers.
+ * The answers to `topic describe` and `cluster describe`. The metadata image knows replica sets;
+ * leaders, high watermarks and in-sync sets live in the partitions' own Raft groups, so the caller
+ * looks them up and passes them in.
+ *
+ * Shapes. The fields are those of CONTRACTS.md's `topic describe --json` and `cluster describe
+ * --json` (with more, which the contract allows), and also exactly those of the wire responses in
+ * protocol/requests.ts (`DescribeTopicResponse.description`, `DescribeClusterResponse`), so a
+ * broker can answer with them as they are. Offsets are bigint, as everywhere at our APIs; the
+ * command line prints them as the contract's decimal strings. A partition without a leader, or a
+ * cluster whose metadata group has none, has no `leader` / `controllerLeader` field (the wire's
+ * convention for "none right now").
  */
 
 /** A partition as its Raft group sees it right now. */
 export interface PartitionRuntime {
-  /** Null while there is no leader (an election is under way, or no replica is reachable). */
-  readonly leader: number | null;
+  /** Undefined while there is no leader (an election is under way, or no replica is reachable). */
+  readonly leader?: number;
   readonly highWatermark: bigint;
   readonly logStartOffset: bigint;
   /** Replicas caught up with the leader, when known; otherwise replicas on live brokers count as in sync. */
-  readonly inSync?: readonly number[];
+  readonly isr?: readonly number[];
 }
 
-export type RuntimeLookup = (topic: string, partition: number) => PartitionRuntime;
+export interface ClusterRuntime {
+  /** The metadata group's leader, if it has one. */
+  readonly controllerLeader?: number;
+  /** Heartbeating within the session timeout (`BrokerLiveness.isAlive` on the controller leader). */
+  readonly isAlive: (brokerId: number) => boolean;
+  readonly partition: (topic: string, partition: number) => PartitionRuntime;
+}
 
 export interface PartitionDescription {
   readonly partition: number;
-  readonly replicas: readonly number[];
-  readonly leader: number | null;
-  readonly highWatermark: string;
-  readonly logStartOffset: string;
-  readonly inSync: readonly number[];
+  readonly leader?: number;
+  /** Preferred leader first. */
+  readonly replicas: number[];
+  readonly isr: number[];
+  readonly highWatermark: bigint;
+  readonly logStartOffset: bigint;
   /** Present while the partition moves. */
   readonly reassignment?: ReassignmentState;
 }
@@ -35,39 +48,34 @@ export interface PartitionDescription {
 export interface TopicDescription {
   readonly topic: string;
   readonly topicId: string;
-  readonly configs: Readonly<Record<string, string>>;
-  readonly partitions: readonly PartitionDescription[];
+  readonly configs: Record<string, string>;
+  readonly partitions: PartitionDescription[];
 }
 
 export interface BrokerDescription {
   readonly id: number;
-  /** Heartbeating within the session timeout. */
   readonly alive: boolean;
+  /** Fenced brokers get no new replicas and should lead nothing. */
   readonly fenced: boolean;
   readonly epoch: number;
   readonly rack?: string;
+  /** Partition replicas it hosts (reassignment targets not yet included). */
   readonly replicas: number;
-  /** Partitions this broker leads right now. */
+  /** Partitions it leads right now. */
   readonly leaders: number;
   /** Partitions whose first replica it is. */
   readonly preferredLeaders: number;
 }
 
 export interface ClusterDescription {
-  readonly controllerLeader: number | null;
-  readonly brokers: readonly BrokerDescription[];
+  readonly controllerLeader?: number;
+  readonly brokers: BrokerDescription[];
   readonly topics: number;
   readonly partitions: number;
-  /** Partitions with a replica that is not in sync. */
+  /** Partitions with fewer in-sync replicas than replicas. */
   readonly underReplicated: number;
   /** Partitions with no leader. */
   readonly offline: number;
-}
-
-export interface ClusterRuntime {
-  readonly controllerLeader: number | null;
-  readonly isAlive: (brokerId: number) => boolean;
-  readonly partition: RuntimeLookup;
 }
 
 export function describeTopic(image: MetadataImage, topic: string, runtime: Pick<ClusterRuntime, "partition" | "isAlive">): TopicDescription {
@@ -76,16 +84,16 @@ export function describeTopic(image: MetadataImage, topic: string, runtime: Pick
   return {
     topic: t.name,
     topicId: t.topicId,
-    configs: t.configs,
+    configs: { ...t.configs },
     partitions: t.partitions.map((p, partition) => {
       const rt = runtime.partition(t.name, partition);
       return {
         partition,
-        replicas: p.replicas,
-        leader: rt.leader,
-        highWatermark: rt.highWatermark.toString(),
-        logStartOffset: rt.logStartOffset.toString(),
-        inSync: inSyncReplicas(p.replicas, rt, runtime.isAlive),
+        ...(rt.leader !== undefined && { leader: rt.leader }),
+        replicas: [...p.replicas],
+        isr: inSyncReplicas(p.replicas, rt, runtime.isAlive),
+        highWatermark: rt.highWatermark,
+        logStartOffset: rt.logStartOffset,
         ...(p.reassignment && { reassignment: p.reassignment }),
       };
     }),
@@ -109,13 +117,13 @@ export function describeCluster(image: MetadataImage, runtime: ClusterRuntime): 
       partitions++;
       bump(preferred, p.replicas[0]);
       for (const id of p.replicas) bump(replicas, id);
-      if (rt.leader === null) offline++;
+      if (rt.leader === undefined) offline++;
       else bump(leaders, rt.leader);
       if (inSyncReplicas(p.replicas, rt, runtime.isAlive).length < p.replicas.length) underReplicated++;
     });
   }
   return {
-    controllerLeader: runtime.controllerLeader,
+    ...(runtime.controllerLeader !== undefined && { controllerLeader: runtime.controllerLeader }),
     brokers: image.brokers().map((b) => ({
       id: b.id,
       alive: runtime.isAlive(b.id),
@@ -133,7 +141,8 @@ export function describeCluster(image: MetadataImage, runtime: ClusterRuntime): 
   };
 }
 
-/** The partition's in-sync replicas: as reported, or else the replicas on live brokers. */
-function inSyncReplicas(replicas: readonly number[], rt: PartitionRuntime, isAlive: (brokerId: number) => boolean): readonly number[] {
-  return rt.inSync ? replicas.filter((id) => rt.inSync?.includes(id)) : replicas.filter(isAlive);
+/** The partition's in-sync replicas, in replica order: as reported, or else those on live brokers. */
+function inSyncReplicas(replicas: readonly number[], rt: PartitionRuntime, isAlive: (brokerId: number) => boolean): number[] {
+  const isr = rt.isr;
+  return isr ? replicas.filter((id) => isr.includes(id)) : replicas.filter(isAlive);
 }

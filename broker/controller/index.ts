@@ -57,12 +57,14 @@ export {
   planExecuteReassignment,
   verifyReassignment,
   planCancelReassignment,
+  planReassignmentReport,
   planPreferredLeader,
   preferredLeaderMoves,
   type CreateTopicRequest,
   type RegisterBrokerRequest,
   type PartitionReassignmentStatus,
   type LeaderMove,
+  type ReassignmentReport,
 } from "./controller.js";
 
 export { BrokerLiveness, type Heartbeat, type HeartbeatReply } from "./liveness.js";
@@ -71,7 +73,6 @@ export {
   describeTopic,
   describeCluster,
   type PartitionRuntime,
-  type RuntimeLookup,
   type ClusterRuntime,
   type TopicDescription,
   type PartitionDescription,
