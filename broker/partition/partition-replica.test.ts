@@ -382,9 +382,12 @@ test("partition - a truncated uncommitted entry's produce is rejected, never ack
   assert.equal(await outcome, "NOT_LEADER", "the truncated entry's produce is rejected");
   await c.converge(6n);
   await waitFor("the old leader to drop its uncommitted tail", () => old.status().logEndOffset === 6n && !old.isLeader);
-  // The retry goes to the real leader; the truncated attempt left no trace in any dedup index.
-  const leaderNow = await c.leader();
-  const retry = await leaderNow.produce({ batch: batch("lost"), batchId: lostId, acks: "all" });
+  // Leadership goes back to the replica that held the truncated attempt (offset 3, now "winner"'s):
+  // its dedup index must have forgotten it, so the retry lands fresh, once.
+  const current = await c.leader();
+  if (current !== old) current.transferLeader(old.id);
+  await waitFor("the old leader to lead again", () => old.isLeader);
+  const retry = await old.produce({ batch: batch("lost"), batchId: lostId, acks: "all" });
   assert.equal(retry.baseOffset, 6n);
   await c.converge(9n);
   const all = await Promise.all(c.live().map(fetchAll));
