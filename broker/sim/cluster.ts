@@ -40,6 +40,8 @@ export class Cluster implements NodeHost {
   /** Called when a node becomes leader, and when it first commits as leader. */
   onLeader: (node: SimNode) => void = () => {};
   onLeaderCommit: (node: SimNode) => void = () => {};
+  /** Called when a node grants a vote. */
+  onVote: (node: SimNode) => void = () => {};
   private nextId: number;
 
   constructor(
@@ -110,9 +112,11 @@ export class Cluster implements NodeHost {
     return out;
   }
 
-  crash(n: SimNode): void {
-    this.trace.note(this.now, `crash ${n.id} (${n.disk.pending} writes lost)`);
+  /** Power loss; with `dropSent` the messages it sent that are still in flight are lost too. */
+  crash(n: SimNode, dropSent: boolean): void {
+    this.trace.note(this.now, `crash ${n.id} (${n.disk.pending} writes lost${dropSent ? ", and its messages in flight" : ""})`);
     n.crash();
+    if (dropSent) this.network.dropInFlight(n.id);
   }
 
   restart(n: SimNode): void {
@@ -171,6 +175,10 @@ export class Cluster implements NodeHost {
 
   leaderCommitted(node: SimNode): void {
     this.onLeaderCommit(node);
+  }
+
+  voted(node: SimNode): void {
+    this.onVote(node);
   }
 
   private addNode(id: number, storage: MemoryStorage): SimNode {

@@ -11,9 +11,8 @@ import type { Rng } from "./rng.js";
  */
 export class Faults {
   private readonly restartAt = new Map<number, number>();
-  /** Fresh leaders doomed to crash, by id. */
-  private readonly crashAt = new Map<number, number>();
-  private partitionUntil = 0;
+  /** Crashes scheduled by the hooks below, by id: when, and for how long the node stays down. */
+  private readonly crashAt = new Map<number, { at: number; down: number; dropSent: boolean }>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -35,14 +34,13 @@ export class Faults {
       const n = c.nodes.get(id);
       if (n !== undefined && !n.up && !c.retired.has(id)) c.restart(n);
     }
-    for (const [id, at] of this.crashAt) {
+    for (const [id, { at, down, dropSent }] of this.crashAt) {
       if (at > c.now) continue;
       this.crashAt.delete(id);
       const n = c.nodes.get(id);
-      if (n !== undefined && n.up) this.crash(n);
+      if (n !== undefined && n.up) this.crash(n, down, dropSent);
     }
-    if (c.network.partitioned && c.now >= this.partitionUntil) {
-      c.network.heal();
+    if (c.network.healExpired(c.now)) {
       c.trace.note(c.now, "partition healed");
     }
     if (this.rng.chance(this.profile.crashRate)) this.crashSomeone();
@@ -54,7 +52,7 @@ export class Faults {
    * term's entry sits on a minority when the next leader takes over.
    */
   leaderElected(n: SimNode): void {
-    if (this.rng.chance(this.profile.freshLeaderCrash)) this.crashAt.set(n.id, this.cluster.now + this.rng.range(0, 3));
+    if (this.rng.chance(this.profile.freshLeaderCrash)) this.scheduleCrash(n, this.rng.range(0, 2), this.downTicks(), true);
     // Cut off before its first App arrives anywhere, its no-op stays on its own disk alone.
     if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "fresh leader");
   }
@@ -65,16 +63,28 @@ export class Faults {
    * earlier term's entry it just committed safe (the Figure 8 shape).
    */
   leaderCommitted(n: SimNode): void {
-    if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "leader after its first commit");
+    // The crash waits for the end of the tick: the node is in the middle of handling a Ready.
+    if (this.rng.chance(this.profile.freshLeaderCrash)) this.scheduleCrash(n, 0, this.downTicks(), true);
+    else if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "leader after its first commit");
+  }
+
+  /**
+   * A node just granted its vote; crashing it before the vote's fsync completes is the window in
+   * which a node that answers before persisting (`no-persist-vote`) forgets whom it voted for.
+   */
+  voted(n: SimNode): void {
+    // Its reply is on the wire, its fsync is not; restarted at once (a supervisor), it is back in
+    // time for another candidate's request.
+    if (this.rng.chance(this.profile.voterCrash)) this.scheduleCrash(n, 0, 1, false);
   }
 
   /** Cuts every link of `n`, both ways, on top of any partition already in place. */
   private isolate(n: SimNode, why: string): void {
     const c = this.cluster;
     const others = [...c.nodes.keys()].filter((id) => id !== n.id && !c.retired.has(id));
-    c.network.partition([[n.id], others]);
-    this.partitionUntil = Math.max(this.partitionUntil, c.now + this.rng.range(5, this.profile.maxPartitionTicks));
-    c.trace.note(c.now, `isolate ${n.id} (${why}) until t=${this.partitionUntil}`);
+    const until = c.now + this.rng.range(5, this.profile.maxPartitionTicks);
+    c.network.partition([[n.id], others], until);
+    c.trace.note(c.now, `isolate ${n.id} (${why}) until t=${until}`);
   }
 
   /** Everything back to normal: every node up, every link restored, no loss or duplication. */
@@ -103,9 +113,17 @@ export class Faults {
     this.crash(victim ?? this.rng.pick(up));
   }
 
-  private crash(n: SimNode): void {
-    this.cluster.crash(n);
-    this.restartAt.set(n.id, this.cluster.now + this.rng.range(1, this.profile.maxDownTicks));
+  private scheduleCrash(n: SimNode, inTicks: number, down: number, dropSent: boolean): void {
+    this.crashAt.set(n.id, { at: this.cluster.now + inTicks, down, dropSent });
+  }
+
+  private downTicks(): number {
+    return this.rng.range(1, this.profile.maxDownTicks);
+  }
+
+  private crash(n: SimNode, down = this.downTicks(), dropSent = this.rng.chance(0.5)): void {
+    this.cluster.crash(n, dropSent);
+    this.restartAt.set(n.id, this.cluster.now + down);
   }
 
   private partition(): void {
@@ -113,30 +131,30 @@ export class Faults {
     const ids = [...c.nodes.keys()].filter((id) => !c.retired.has(id));
     if (ids.length < 2) return;
     const leader = c.leader()?.id ?? this.rng.pick(ids);
+    const until = c.now + this.rng.range(5, this.profile.maxPartitionTicks);
     const shape = this.rng.int(4);
     let what: string;
     if (shape === 0) {
       const lone = this.rng.chance(0.5) ? leader : this.rng.pick(ids);
-      c.network.partition([[lone], ids.filter((id) => id !== lone)]);
+      c.network.partition([[lone], ids.filter((id) => id !== lone)], until);
       what = `isolate ${lone}`;
     } else if (shape === 1) {
       const shuffled = this.rng.shuffle([...ids]);
       const k = this.rng.range(1, shuffled.length - 1);
-      c.network.partition([shuffled.slice(0, k), shuffled.slice(k)]);
+      c.network.partition([shuffled.slice(0, k), shuffled.slice(k)], until);
       what = `split [${shuffled.slice(0, k).join(",")}] | [${shuffled.slice(k).join(",")}]`;
     } else if (shape === 2) {
       // One-way: the node still hears the others (or is still heard) but not the other way round.
       const x = this.rng.chance(0.5) ? leader : this.rng.pick(ids);
       const outbound = this.rng.chance(0.5);
-      for (const id of ids) if (id !== x) outbound ? c.network.cutLink(x, id) : c.network.cutLink(id, x);
+      for (const id of ids) if (id !== x) outbound ? c.network.cutLink(x, id, until) : c.network.cutLink(id, x, until);
       what = `one-way: ${x} ${outbound ? "cannot send" : "cannot hear"}`;
     } else {
       // A bridge: two nodes cannot talk to each other but both still reach the rest.
       const [a, b] = this.rng.shuffle([...ids]);
-      c.network.partition([[a], [b]]);
+      c.network.partition([[a], [b]], until);
       what = `bridge: ${a} x ${b}`;
     }
-    this.partitionUntil = c.now + this.rng.range(5, this.profile.maxPartitionTicks);
-    c.trace.note(c.now, `partition ${what} until t=${this.partitionUntil}`);
+    c.trace.note(c.now, `partition ${what} until t=${until}`);
   }
 }

@@ -25,12 +25,14 @@ export const RELIABLE: NetworkFaults = { loss: 0, dup: 0, reorder: 0, maxDelay: 
 /**
  * A deterministic fake network: messages wait in per-tick buckets until their delivery tick; a
  * bucket keeps sending order, so a link stays FIFO unless a message is picked to jump the queue.
- * Partitions are sets of cut directed links, so a cut can be symmetric or one-way; a link cut while a
- * message is on it drops the message at delivery, as a real partition would.
+ * Partitions are sets of cut directed links, each with its own end, so a cut can be symmetric or
+ * one-way and partitions can overlap; a link cut while a message is on it drops the message at
+ * delivery, as a real partition would.
  */
 export class Network {
   private readonly buckets = new Map<number, Message[]>();
-  private readonly cut = new Set<number>();
+  /** Cut links and the tick at which each heals. */
+  private readonly cut = new Map<number, number>();
   /** Delivery tick of the last FIFO message on each link. */
   private readonly linkAt = new Map<number, number>();
   private faults: NetworkFaults;
@@ -75,27 +77,51 @@ export class Network {
     return this.cut.size === 0 ? bucket : bucket.filter((m) => !this.isCut(m.from, m.to));
   }
 
+  /**
+   * A node that loses power takes the messages still in its send buffers with it: drops every
+   * message from `from` that has not been delivered yet.
+   */
+  dropInFlight(from: number): void {
+    for (const [at, bucket] of this.buckets) {
+      const kept = bucket.filter((m) => m.from !== from);
+      this.pending -= bucket.length - kept.length;
+      this.buckets.set(at, kept);
+    }
+  }
+
   isCut(from: number, to: number): boolean {
     return this.cut.has(linkKey(from, to));
   }
 
-  /** Cuts the one-way link from → to. */
-  cutLink(from: number, to: number): void {
-    this.cut.add(linkKey(from, to));
+  /** Cuts the one-way link from → to until tick `until`. */
+  cutLink(from: number, to: number, until: number): void {
+    const key = linkKey(from, to);
+    this.cut.set(key, Math.max(until, this.cut.get(key) ?? 0));
   }
 
-  /** Cuts every link between nodes of different groups, both ways. */
-  partition(groups: readonly (readonly number[])[]): void {
+  /** Cuts every link between nodes of different groups, both ways, until tick `until`. */
+  partition(groups: readonly (readonly number[])[], until: number): void {
     for (let i = 0; i < groups.length; i++) {
       for (let j = 0; j < groups.length; j++) {
         if (i === j) continue;
-        for (const a of groups[i]) for (const b of groups[j]) this.cutLink(a, b);
+        for (const a of groups[i]) for (const b of groups[j]) this.cutLink(a, b, until);
       }
     }
   }
 
   get partitioned(): boolean {
     return this.cut.size > 0;
+  }
+
+  /** Restores the links whose cut has ended by `now`; true if any was. */
+  healExpired(now: number): boolean {
+    let healed = false;
+    for (const [key, until] of this.cut) {
+      if (until > now) continue;
+      this.cut.delete(key);
+      healed = true;
+    }
+    return healed;
   }
 
   heal(): void {

@@ -25,6 +25,8 @@ export interface NodeHost {
   leaderElected(node: SimNode, term: number): void;
   /** The node, leader, advanced its commit index for the first time in its term. */
   leaderCommitted(node: SimNode): void;
+  /** The node granted its vote (not a pre-vote). */
+  voted(node: SimNode): void;
 }
 
 /** A pending read: its ReadState arrived, waiting for the state machine to reach `index`. */
@@ -243,6 +245,7 @@ export class SimNode {
       const pre = m.type === MessageType.PreVoteResp;
       const req = this.voteRequests.get(voteKey(m.to, pre));
       if (req !== undefined) this.host.checker.voteGranted(this.id, m.to, pre ? "pre-vote" : "vote", req);
+      if (!pre) this.host.voted(this);
     }
   }
 }

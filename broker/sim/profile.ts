@@ -73,6 +73,8 @@ export interface Profile {
   crashRate: number;
   /** Probability that a node crashes within a few ticks of becoming leader. */
   freshLeaderCrash: number;
+  /** Probability that a node crashes in the tick it grants a vote. */
+  voterCrash: number;
   maxDownTicks: number;
   partitionRate: number;
   /** Probability that a new leader, or a leader at its first commit, is cut off from everyone. */
@@ -91,13 +93,18 @@ export const ELECTION_TICK = 10;
 
 export function drawProfile(rng: Rng, o: SimOptions): Profile {
   const checkQuorum = rng.chance(0.75);
-  // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs. A window of
-  // a single one-entry App would make the pipe slower than the clients, so it gets a deeper window.
-  const oneEntryApps = rng.chance(0.5);
+  // "Leader churn" seeds keep a fixed membership and cut off or crash most new leaders right after
+  // they are elected or first commit, so that terms pile up with entries stranded on one node each:
+  // the logs of Raft's Figure 8, the only place where committing an old term's entry by counting
+  // replicas loses it.
+  const churn = rng.chance(0.3);
+  // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs too. A window
+  // of one one-entry App would make the pipe slower than the clients, so it gets a deeper window.
+  const oneEntryApps = churn || rng.chance(0.5);
   return {
     electionTick: ELECTION_TICK,
     heartbeatTick: rng.range(1, 3),
-    preVote: rng.chance(0.8),
+    preVote: rng.chance(churn ? 0.5 : 0.8),
     checkQuorum,
     leaseRead: checkQuorum && rng.chance(0.3),
     maxSizePerMsg: oneEntryApps ? 1 : 1024,
@@ -113,16 +120,17 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
       longDelay: o.reorder ? rng.pick([0, 0.005, 0.02]) : 0,
       maxLongDelay: 3 * ELECTION_TICK,
     },
-    maxFsyncDelay: rng.range(0, 2),
+    maxFsyncDelay: rng.range(1, 3),
     crashRate: o.crash ? rng.pick([0.002, 0.01, 0.03]) : 0,
-    freshLeaderCrash: o.crash ? rng.pick([0, 0.1, 0.4]) : 0,
+    freshLeaderCrash: o.crash ? rng.pick(churn ? [0.3, 0.6] : [0, 0.2]) : 0,
+    voterCrash: o.crash ? rng.pick([0, 0.1, 0.3]) : 0,
     maxDownTicks: rng.pick([3, 20, 60]),
     partitionRate: o.partition ? rng.pick([0.005, 0.02, 0.05]) : 0,
-    freshLeaderIsolate: o.partition ? rng.pick([0, 0.2, 0.5]) : 0,
+    freshLeaderIsolate: o.partition ? rng.pick(churn ? [0.3, 0.6] : [0, 0.2]) : 0,
     maxPartitionTicks: rng.pick([10, 40, 100]),
     proposeRate: rng.pick([0.3, 0.7, 1]),
     readRate: o.reads ? rng.pick([0.1, 0.3]) : 0,
-    confRate: o.conf ? rng.pick([0.01, 0.05]) : 0,
+    confRate: o.conf && !churn ? rng.pick([0.01, 0.05]) : 0,
     transferRate: o.transfer ? rng.pick([0.002, 0.01, 0.03]) : 0,
     snapshotRate: o.snapshot ? rng.pick([0.01, 0.05]) : 0,
     faultTicks: rng.range(60, 200),

@@ -51,6 +51,9 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
   cluster.onLeaderCommit = (n) => {
     if (faultPhase) faults.leaderCommitted(n);
   };
+  cluster.onVote = (n) => {
+    if (faultPhase) faults.voted(n);
+  };
   let violation: SeedResult["violation"];
   try {
     let faultTicks = 0;
