@@ -49,6 +49,8 @@ export interface LogBenchResult {
   /** Flush cycles (fdatasync on the pool, as the committer sees it): what bounds the latency. */
   fsyncP50Ms: number;
   fsyncP99Ms: number;
+  /** The longest flush cycle: one disk stall delays every append behind it, so it drives p99. */
+  fsyncMaxMs: number;
   rawMbPerSec: number;
   /** With --rate: p99 of the plain write+fdatasync loop offered the same rate and batch size, same run. */
   rawP99Ms: number | null;
@@ -262,6 +264,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       p999Ms: round(percentile(sorted, 0.999), 3),
       fsyncP50Ms: round(percentile(sortedCycles, 0.5), 3),
       fsyncP99Ms: round(percentile(sortedCycles, 0.99), 3),
+      fsyncMaxMs: round(sortedCycles.length > 0 ? sortedCycles[sortedCycles.length - 1] : 0, 3),
       rawMbPerSec: round(rawMbPerSec, 1),
       rawP99Ms: rawP99Ms === null ? null : round(rawP99Ms, 3),
     };
