@@ -213,11 +213,15 @@ function run(seed: number, overrides: Partial<RaftConfig>, steps: number, faults
   net.filter = undefined;
   for (const m of held.splice(0)) net.send(m);
   const current = () => {
-    const top = Math.max(...ids.map((id) => net.get(id).node.status().hardState.term));
-    return ids.find((id) => {
-      const st = net.get(id).node.status();
-      return st.softState.role === "leader" && st.hardState.term === top;
-    });
+    // the leader of the newest term among those who think they lead, if no member of its group
+    // has seen a newer term (a removed node may sit at a newer term, outside the group, harmlessly)
+    const leads = ids.filter((id) => net.get(id).node.status().softState.role === "leader");
+    const term = (id: number) => net.get(id).node.status().hardState.term;
+    const lead = leads.sort((a, b) => term(b) - term(a))[0];
+    if (lead === undefined) return undefined;
+    const cs = net.get(lead).node.status().confState;
+    const group = [...cs.voters, ...cs.votersOutgoing, ...cs.learners];
+    return group.every((id) => term(id) <= term(lead)) ? lead : undefined;
   };
   const final = `final-${seed}`;
   const done = () => {
