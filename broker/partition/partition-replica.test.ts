@@ -601,3 +601,36 @@ test("partition - chaos: kills, restarts and partitions under produce load lose 
   t.diagnostic(`seed ${seed}: ${acked.size} batches acked, ${retries} retries, ${recs.length} records`);
   assert.ok(acked.size > 50, `seed ${seed}: the cluster made progress (${acked.size} acked)`);
 });
+
+test("partition - a leader whose disk fails never acknowledges, stops, and the retry lands once on the new leader", async (t) => {
+  const failing = new Set<number>();
+  const { writev } = await import("node:fs");
+  const c = new Cluster(t);
+  for (const id of c.brokers.keys()) {
+    await c.start(id, {
+      logIo: {
+        writev: (fd, buffers, position) =>
+          failing.has(id)
+            ? Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }))
+            : new Promise((resolve, reject) => writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n)))),
+      },
+    });
+  }
+  const leader = await c.leader();
+  await leader.produce({ batch: batch("ok"), batchId: randomBytes(16), acks: "all" });
+  failing.add(leader.id);
+  const id = randomBytes(16);
+  const outcome = await leader.produce({ batch: batch("x"), batchId: id, acks: "all" }).then(
+    () => "acknowledged",
+    (e: unknown) => code(e),
+  );
+  assert.equal(outcome, "STORAGE_ERROR", "a write that failed is never acknowledged");
+  await assert.rejects(leader.produce({ batch: batch("y"), batchId: randomBytes(16), acks: "all" }), (e) => code(e) === "STORAGE_ERROR");
+  const fresh = await waitFor("a new leader", () => c.live().find((r) => r.isLeader && r !== leader));
+  // The followers may have committed x already (a majority without the leader): the retry then
+  // gets its original offset; if not, it lands now. Either way it is there once.
+  const retry = await fresh.produce({ batch: batch("x"), batchId: id, acks: "all" });
+  assert.equal(retry.baseOffset, 3n);
+  const recs = records(await fetchAll(fresh));
+  assert.deepEqual(recs.filter((r) => r.value.endsWith("#0")).map((r) => r.value), ["ok#0", "x#0"]);
+});

@@ -60,7 +60,7 @@ import { DecodeError } from "../../protocol/decode-error.js";
 import { FlotillaError } from "../../protocol/errors.js";
 import { stampBatch, validateProducedBatch } from "../../protocol/record-batch.js";
 import { ProposalDroppedError, RawNode, type ReadState, type Ready, type StateRole } from "../raft/index.js";
-import { SegmentLog, type GroupCommitter } from "../log/index.js";
+import { SegmentLog, type GroupCommitter, type LogIo } from "../log/index.js";
 import type { StateStore, StateValue } from "../state/index.js";
 import { DedupIndex, type DedupEntry } from "./dedup-index.js";
 import { BATCH_ID_SIZE, ENTRY_HEADER_SIZE, encodeDataEntry, entryBatchId, entryOffsets, isDataEntry } from "./entry-codec.js";
@@ -148,6 +148,8 @@ export interface PartitionReplicaOptions {
   checkpointEveryEntries?: number;
   /** Passed to the SegmentLog (tests). */
   segmentBytes?: number;
+  /** The SegmentLog's I/O seam (tests inject disk faults). */
+  logIo?: LogIo;
 }
 
 const CHECKPOINT_NS = "partition-replica";
@@ -309,7 +311,7 @@ export class PartitionReplica {
     const logger = options.logger.child({ component: "partition", group, broker: options.brokerId });
     await mkdir(options.dir, { recursive: true });
     const logDir = join(options.dir, "log");
-    const log = await SegmentLog.open({ dir: logDir, committer: options.committer, logger, segmentBytes: options.segmentBytes });
+    const log = await SegmentLog.open({ dir: logDir, committer: options.committer, logger, segmentBytes: options.segmentBytes, io: options.logIo });
     const store = options.stateStore;
     const hs = store.hardState(group);
     const checkpoint = readCheckpoint(store.get(CHECKPOINT_NS, group));
