@@ -132,12 +132,18 @@ export class Workload {
     this.proposeSimple(leader, ConfChangeType.AddLearner, node.id, "add learner");
   }
 
-  /** Swaps one or two voters (possibly the leader) for learners or brand-new nodes, jointly. */
+  /**
+   * Swaps one or two voters (possibly the leader) jointly. Mostly for learners, as a reassignment
+   * does; sometimes for brand-new nodes, which then hold up every commit of the joint config until
+   * they have caught up from nothing (a shape where voters disagree a long time on the membership).
+   */
   private replace(leader: SimNode): void {
-    const voters = this.cluster.conf.voters;
-    const k = voters.length >= 3 && this.rng.chance(0.6) ? 2 : 1;
-    const out = this.rng.shuffle([...voters]).slice(0, k);
-    const fromLearners = this.rng.shuffle([...this.cluster.conf.learners]).slice(0, k);
+    const conf = this.cluster.conf;
+    const fresh = this.rng.chance(0.3);
+    const k = (fresh || conf.learners.length >= 2) && conf.voters.length >= 3 && this.rng.chance(0.6) ? 2 : 1;
+    if (!fresh && conf.learners.length < k) return;
+    const out = this.rng.shuffle([...conf.voters]).slice(0, k);
+    const fromLearners = this.rng.shuffle([...conf.learners]).slice(0, k);
     const incoming = [...fromLearners, ...this.sparesFor(k - fromLearners.length).map((s) => s.id)];
     const changes: ConfChangeSingle[] = [];
     for (let i = 0; i < k; i++) {
