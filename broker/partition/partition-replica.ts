@@ -6,8 +6,9 @@
  * The Raft driver. Inputs (peer messages through the RaftRouter, ticks from a timer, proposals)
  * go into the RawNode; `drain()` then takes every Ready and, per Ready, in this order:
  * 1. sends `messages` at once (they never depend on this Ready's writes);
- * 2. hands `entries` to the PartitionLogStorage (in-memory tail + SegmentLog append, truncating a
- *    conflicting suffix first) and the hard state to the StateStore (LMDB), both asynchronous;
+ * 2. records `entries` in the PartitionTail (offsets, dedup; a conflicting suffix is dropped and its
+ *    waiting produces rejected first) and hands them, with a term/vote change, to RaftLogStorage
+ *    (broker/log: SegmentLog append and LMDB hard state, both asynchronous, group-fsynced);
  * 3. applies `committedEntries` (they are already durable here): a data entry moves the high
  *    watermark to its end offset, a ConfChange goes through `applyConfChange`; answers ReadStates
  *    once applied; calls `advanceAppend`;
@@ -38,6 +39,10 @@
  * the controller to re-add such a replica as a learner (new membership), which is not built yet. A
  * wiped directory with `expectExisting: false` is indistinguishable from a new replica.
  *
+ * Raft reads its log through broker/log's RaftLogStorage (in-memory tail; below it, the log's
+ * synchronous reads — blocking, acceptable only for the rare catch-up of a lagging follower or
+ * re-applying after a restart). Its membership at open is ours: the applied checkpoint's.
+ *
  * Not built yet (see the report): snapshots / retention of the Raft log prefix (a log that starts
  * past index 1 is refused by `Storage.term`), metrics, follower fetch through the leader's read
  * index for non-linearizable reads, lease reads as an option of this class.
@@ -60,11 +65,12 @@ import { DecodeError } from "../../protocol/decode-error.js";
 import { FlotillaError } from "../../protocol/errors.js";
 import { stampBatch, validateProducedBatch } from "../../protocol/record-batch.js";
 import { ProposalDroppedError, RawNode, type ReadState, type Ready, type StateRole } from "../raft/index.js";
-import { SegmentLog, type GroupCommitter, type LogIo } from "../log/index.js";
+import { RaftLogStorage, SegmentLog, type GroupCommitter, type LogIo, type PersistWork } from "../log/index.js";
 import type { StateStore, StateValue } from "../state/index.js";
 import { DedupIndex, type DedupEntry } from "./dedup-index.js";
 import { BATCH_ID_SIZE, ENTRY_HEADER_SIZE, encodeDataEntry, entryBatchId, entryOffsets, isDataEntry } from "./entry-codec.js";
-import { PartitionLogStorage } from "./log-storage.js";
+import { partitionEntryCodec } from "./partition-codec.js";
+import { PartitionTail } from "./partition-tail.js";
 import type { RaftRouter } from "./raft-router.js";
 
 export type Acks = "all" | "leader" | "none";
@@ -230,6 +236,8 @@ export class PartitionReplica {
   private leaderTerm = 0;
 
   private applied: number;
+  /** Membership as of `applied` (what the checkpoint records). */
+  private confState: ConfState;
   /** Offset after the last applied data entry. */
   private hw: number;
   private lastCheckpointApplied: number;
@@ -256,9 +264,10 @@ export class PartitionReplica {
   private constructor(
     o: PartitionReplicaOptions,
     private readonly log: SegmentLog,
-    private readonly storage: PartitionLogStorage,
+    private readonly storage: RaftLogStorage,
+    private readonly tail: PartitionTail,
     private readonly dedup: DedupIndex,
-    init: { applied: number; hw: number; hardState: HardState; incarnation: string; recovering?: { knownTerm: number } },
+    init: { applied: number; hw: number; hardState: HardState; confState: ConfState; incarnation: string; recovering?: { knownTerm: number } },
   ) {
     this.o = o;
     this.topic = o.topic;
@@ -273,6 +282,7 @@ export class PartitionReplica {
     this.lastCheckpointApplied = init.applied;
     this.hw = init.hw;
     this.hardState = init.hardState;
+    this.confState = init.confState;
     this.term = init.hardState.term;
     this.incarnation = init.incarnation;
     if (init.recovering) this.recovering = { knownTerm: init.recovering.knownTerm, target: 0 };
@@ -310,8 +320,7 @@ export class PartitionReplica {
     const group = `${options.topic}/${options.partition}`;
     const logger = options.logger.child({ component: "partition", group, broker: options.brokerId });
     await mkdir(options.dir, { recursive: true });
-    const logDir = join(options.dir, "log");
-    const log = await SegmentLog.open({ dir: logDir, committer: options.committer, logger, segmentBytes: options.segmentBytes, io: options.logIo });
+    const log = await SegmentLog.open({ dir: join(options.dir, "log"), committer: options.committer, logger, segmentBytes: options.segmentBytes, io: options.logIo });
     const store = options.stateStore;
     const hs = store.hardState(group);
     const checkpoint = readCheckpoint(store.get(CHECKPOINT_NS, group));
@@ -343,16 +352,16 @@ export class PartitionReplica {
     let applied = recovering ? 0 : Math.min(checkpoint?.applied ?? 0, hardState.commit, log.lastIndex);
     if (applied < log.firstIndex - 1) applied = log.firstIndex - 1;
 
+    const maxTailBytes = options.maxTailBytes ?? 64 << 20;
+    // Raft's view of the log (the broker/log adapter). The membership comes from our checkpoint:
+    // the adapter's own is the snapshot's, which misses changes applied since.
+    const storage = await RaftLogStorage.open({ group, log, state: store, codec: partitionEntryCodec, initialConfState: conf, tailCacheBytes: maxTailBytes });
     const dedup = new DedupIndex(options.dedupWindow ?? 10_000);
-    const storage = await PartitionLogStorage.open(
-      { log, logDir, hardState, confState: conf, maxTailBytes: options.maxTailBytes ?? 64 << 20, logger },
-      options.dedupWindow ?? 10_000,
-      (e) => {
-        if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), { index: e.entry.index, term: e.entry.term, baseOffset: e.offset, nextOffset: e.next });
-      },
-    );
-    const hw = applied >= log.firstIndex ? storage.entryAt(applied)!.next : Number(log.logStartOffset);
-    return new PartitionReplica(options, log, storage, dedup, { applied, hw, hardState, incarnation, recovering });
+    const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, (e) => {
+      if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), { index: e.entry.index, term: e.entry.term, baseOffset: e.offset, nextOffset: e.next });
+    });
+    const hw = applied >= log.firstIndex ? tail.entryAt(applied)!.next : Number(log.logStartOffset);
+    return new PartitionReplica(options, log, storage, tail, dedup, { applied, hw, hardState, confState: conf, incarnation, recovering });
   }
 
   // ------------------------------------------------------------------ inputs
@@ -464,10 +473,11 @@ export class PartitionReplica {
     // 1. Messages that do not depend on this Ready's writes go out now.
     for (const m of rd.messages) this.o.router.send(m);
 
-    // 2. Writes: entries to the log (memory tail at once, disk in the background), hard state to LMDB.
+    // 2. Writes: entries to the log (in memory at once, on disk in the background), hard state to LMDB.
     const writes: Array<Promise<unknown>> = [];
     if (rd.snapshot) throw new Error("snapshots are not supported by partition replicas yet");
-    if (rd.entries.length > 0) writes.push(this.storage.append(rd.entries, (from) => this.onTruncate(from)));
+    const work: PersistWork = { entries: rd.entries };
+    if (rd.entries.length > 0) this.tail.append(rd.entries, (from) => this.onTruncate(from));
     for (const e of rd.entries) {
       if (isDataEntry(e)) {
         const o = entryOffsets(e.data);
@@ -479,10 +489,10 @@ export class PartitionReplica {
       const voteOrTerm = hs.term !== this.hardState.term || hs.vote !== this.hardState.vote;
       this.hardState = hs;
       this.term = hs.term;
-      this.storage.setHardState(hs);
-      if (voteOrTerm) writes.push(this.o.stateStore.putHardState(this.group, hs));
+      if (voteOrTerm) work.hardState = hs;
       else this.scheduleCommitWrite();
     }
+    if (work.entries.length > 0 || work.hardState) writes.push(this.storage.persist(work));
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
 
     // 3. Apply what is committed (already durable here).
@@ -533,10 +543,10 @@ export class PartitionReplica {
     if (role === "leader" && !wasLeader) {
       // Offsets continue from this node's own log tail (committed or not, its no-op included),
       // never from a count of entries: the tail's last batch says where the log ends.
-      if (this.storage.lastIndex() !== this.node.log.lastIndex()) {
-        throw new Error(`storage ends at ${this.storage.lastIndex()} but the Raft log at ${this.node.log.lastIndex()}`);
+      if (this.tail.lastIndex !== this.node.log.lastIndex()) {
+        throw new Error(`the partition tail ends at ${this.tail.lastIndex} but the Raft log at ${this.node.log.lastIndex()}`);
       }
-      this.nextOffset = this.storage.endOffset;
+      this.nextOffset = this.tail.endOffset;
       this.leaderTerm = this.node.status().hardState.term;
       this.term = this.leaderTerm;
       this.logger.info({ term: this.leaderTerm, nextOffset: this.nextOffset }, "became leader");
@@ -570,7 +580,7 @@ export class PartitionReplica {
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) {
         const cs = this.node.applyConfChange(decodeConfChange(e.data));
-        this.storage.confState = cs;
+        this.confState = cs;
         confChanged = true;
         this.logger.info({ index: e.index, confState: cs }, "applied a membership change");
       } else if (isDataEntry(e)) {
@@ -589,7 +599,7 @@ export class PartitionReplica {
       this.hw = hw;
       for (const f of [...this.fetchWaiters]) f.wake();
     }
-    this.storage.trim(this.applied);
+    this.tail.trim(Math.min(this.applied, this.node.log.persisted));
     if (confChanged || this.applied - this.lastCheckpointApplied >= this.checkpointEvery) void this.writeCheckpoint();
     if (this.recovering && this.recovering.target > 0 && this.applied >= this.recovering.target && this.term > this.recovering.knownTerm) {
       this.finishRecovery();
@@ -597,11 +607,7 @@ export class PartitionReplica {
   }
 
   private termAt(index: number): number | undefined {
-    try {
-      return this.storage.term(index);
-    } catch {
-      return undefined;
-    }
+    return this.node.log.term(index);
   }
 
   /** A suffix from `from` on is being replaced: waiters for those entries were never acknowledged. */
@@ -620,7 +626,7 @@ export class PartitionReplica {
   }
 
   private resolveDurable(): void {
-    const durable = Math.min(this.storage.durableIndex, this.node.log.persisted);
+    const durable = this.node.log.persisted;
     while (this.durableWaiters.length > 0 && this.durableWaiters[0].index <= durable) {
       const w = this.durableWaiters.shift()!;
       clearTimeout(w.timer);
@@ -662,7 +668,7 @@ export class PartitionReplica {
   private writeCheckpoint(): Promise<void> {
     if (this.recovering) return Promise.resolve();
     this.lastCheckpointApplied = this.applied;
-    const value = checkpointValue({ incarnation: this.incarnation, applied: this.applied, conf: this.storage.confState });
+    const value = checkpointValue({ incarnation: this.incarnation, applied: this.applied, conf: this.confState });
     return this.o.stateStore
       .write({ hardStates: [[this.group, this.hardState]], records: [[CHECKPOINT_NS, this.group, value]] })
       .catch((err: unknown) => this.failStop(err as Error));
@@ -784,7 +790,7 @@ export class PartitionReplica {
     const result = { baseOffset: BigInt(e.baseOffset) };
     if (acks === "none") return Promise.resolve(result);
     if (e.index <= this.applied) return Promise.resolve(result);
-    if (acks === "leader" && e.index <= Math.min(this.storage.durableIndex, this.node.log.persisted)) return Promise.resolve(result);
+    if (acks === "leader" && e.index <= this.node.log.persisted) return Promise.resolve(result);
     return new Promise<ProduceResult>((resolve, reject) => {
       const list = acks === "all" ? this.commitWaiters : this.durableWaiters;
       const w: AckWaiter = {
@@ -841,7 +847,7 @@ export class PartitionReplica {
   }
 
   private async readBatches(offset: number, maxBytes: number, hw: number): Promise<Buffer> {
-    const fromTail = this.storage.readTail(offset, maxBytes, hw);
+    const fromTail = this.tail.readTail(offset, maxBytes, hw);
     if (fromTail) return fromTail.length === 1 ? fromTail[0] : Buffer.concat(fromTail);
     return this.log.read(BigInt(offset), maxBytes, BigInt(hw));
   }
@@ -926,8 +932,6 @@ export class PartitionReplica {
     recovering: boolean;
     voters: number[];
     learners: number[];
-    /** Entries read synchronously from the segment files for Raft (lagging followers, re-apply). */
-    catchUpDiskReads: number;
   } {
     const s = this.node.status();
     return {
@@ -939,13 +943,12 @@ export class PartitionReplica {
       applied: this.applied,
       lastIndex: s.lastIndex,
       highWatermark: BigInt(this.hw),
-      logEndOffset: BigInt(this.storage.endOffset),
+      logEndOffset: BigInt(this.tail.endOffset),
       logStartOffset: this.log.logStartOffset,
       dedupEntries: this.dedup.size,
       recovering: this.recovering !== undefined,
       voters: s.confState.voters,
       learners: s.confState.learners,
-      catchUpDiskReads: this.storage.diskReadEntries,
     };
   }
 
