@@ -633,3 +633,18 @@ test("partition - a leader whose disk fails never acknowledges, stops, and the r
   const recs = records(await fetchAll(fresh));
   assert.deepEqual(recs.filter((r) => r.value.endsWith("#0")).map((r) => r.value), ["ok#0", "x#0"]);
 });
+
+test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 5; i++) await leader.produce({ batch: batch(`h${i}`), batchId: randomBytes(16), acks: "all" });
+  assert.equal(await leader.handOffLeadership(), true);
+  assert.equal(leader.isLeader, false);
+  const next = await c.leader(leader.id);
+  assert.equal(next.status().term, leader.status().term, "the leader it names is current");
+  await c.kill(leader.id);
+  const { baseOffset } = await next.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
+  assert.equal(baseOffset, 15n);
+  assert.deepEqual(records(await fetchAll(next)).map((r) => r.offset), [...Array(18).keys()].map(BigInt));
+});

@@ -439,6 +439,45 @@ export class PartitionReplica {
     this.scheduleDrain();
   }
 
+  /**
+   * Graceful shutdown's first step: if this replica leads, hands leadership to the most caught-up
+   * live voter and waits (up to `timeoutMs`, default two election timeouts) until it has moved.
+   * Resolves true when this replica no longer leads.
+   */
+  async handOffLeadership(timeoutMs?: number): Promise<boolean> {
+    this.checkUsable();
+    this.drain();
+    if (this.role !== "leader") return true;
+    const status = this.node.status();
+    let target = 0;
+    let best = -1;
+    for (const [id, p] of status.progress ?? []) {
+      if (id === this.id || p.isLearner || !p.recentActive || !status.confState.voters.includes(id)) continue;
+      if (p.match > best) {
+        best = p.match;
+        target = id;
+      }
+    }
+    if (target === 0) return false;
+    const wait = timeoutMs ?? 2 * (this.o.electionTick ?? 10) * (this.o.tickMs ?? 100);
+    const moved = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, wait);
+      const off = this.onLeaderChange((e) => {
+        if (!e.isLeader) {
+          clearTimeout(timer);
+          off();
+          resolve(true);
+        }
+      });
+    });
+    this.node.transferLeader(target);
+    this.scheduleDrain();
+    return moved;
+  }
+
   /** Hands leadership to `to` (graceful shutdown, leader spreading). */
   transferLeader(to: number): void {
     this.node.transferLeader(to);
