@@ -188,12 +188,13 @@ export class RawNode {
     this.onPersisted(rd.number);
   }
 
-  /** `rd`'s snapshot and committed entries are applied; its writes are queued (see `onPersisted`). */
+  /**
+   * `rd`'s committed entries are applied; its writes are queued (see `onPersisted`). A snapshot
+   * received from the leader counts as applied only once it is durable: until then the disk still
+   * holds the log it replaces, and a snapshot of our own taken at "applied" would read that log.
+   */
   advanceAppend(rd: Ready): void {
-    let applied = 0;
-    if (rd.snapshot) applied = rd.snapshot.meta.index;
-    if (rd.committedEntries.length > 0) applied = rd.committedEntries[rd.committedEntries.length - 1].index;
-    if (applied > 0) this.raft.onApplied(applied);
+    if (rd.committedEntries.length > 0) this.raft.onApplied(rd.committedEntries[rd.committedEntries.length - 1].index);
   }
 
   /** The writes of Ready `number` and of every Ready before it are durable. */
@@ -201,7 +202,10 @@ export class RawNode {
     const aba = this.raft.bugs.has("persist-aba");
     while (this.inProgress.length > 0 && this.inProgress[0].number <= number) {
       const w = this.inProgress.shift()!;
-      if (w.snapshotIndex > 0) this.raft.log.unstable.stableSnapTo(w.snapshotIndex);
+      if (w.snapshotIndex > 0) {
+        this.raft.log.unstable.stableSnapTo(w.snapshotIndex);
+        this.raft.onApplied(w.snapshotIndex);
+      }
       if (w.lastIndex > 0) this.raft.log.unstable.stableTo(w.lastIndex, w.lastTerm, aba);
       for (const m of w.selfMsgs) this.raft.stepSelf(m);
     }

@@ -51,7 +51,11 @@ export interface RaftConfig {
   heartbeatTick: number;
   /** Random integer in [0, n): the core's only source of randomness. */
   random: (n: number) => number;
-  /** Index of the last entry already applied (on restart). Default 0. */
+  /**
+   * Index of the last entry already applied (on restart). Default 0. The membership is rebuilt
+   * from `Storage.initialState().confState` plus the conf changes applied after `applied`, so that
+   * conf state must be the one in force at `applied` (normally: the snapshot's, with applied = its index).
+   */
   applied?: number;
   /** Max bytes of entries in one App message. Default 1 MiB. */
   maxSizePerMsg?: number;
