@@ -648,3 +648,21 @@ test("partition - a leader hands off leadership before a graceful shutdown; noth
   assert.equal(baseOffset, 15n);
   assert.deepEqual(records(await fetchAll(next)).map((r) => r.offset), [...Array(18).keys()].map(BigInt));
 });
+
+test("partition - a pending read index fails fast with NOT_LEADER when the leader changes", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  const follower = c.live().find((r) => !r.isLeader)!;
+  const others = [...c.brokers.keys()].filter((id) => id !== leader.id);
+  c.faults.partition([leader.id], others);
+  const started = Date.now();
+  const read = follower.readIndex(20_000).then(
+    () => "served",
+    (e: unknown) => code(e),
+  );
+  await c.leader(leader.id);
+  c.faults.heal();
+  assert.equal(await read, "NOT_LEADER");
+  assert.ok(Date.now() - started < 10_000, "failed at the leader change, not at its timeout");
+});

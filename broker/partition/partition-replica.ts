@@ -260,6 +260,8 @@ export class PartitionReplica {
   private incarnation: string;
   private lastHandOff = 0;
   private commitWriteTimer: NodeJS.Timeout | undefined;
+  /** What the last leader-change event said (events fire only when it changes). */
+  private lastEvent = { leader: 0, isLeader: false };
 
   private constructor(
     o: PartitionReplicaOptions,
@@ -595,14 +597,27 @@ export class PartitionReplica {
       this.rejectWaiters(this.commitWaiters, err);
       this.rejectWaiters(this.durableWaiters, err);
     }
+    if (leader !== this.lastEvent.leader && this.readWaiters.size > 0) {
+      // The core drops read requests on a term change; a forwarded one may be lost with the old
+      // leader. Fail them now (retriable) rather than at their timeout.
+      const err = notLeader(leader, "the leader changed while the read index was pending; retry");
+      for (const [key, w] of this.readWaiters) {
+        clearTimeout(w.timer);
+        w.reject(err);
+        this.readWaiters.delete(key);
+      }
+    }
+    const isLeader = role === "leader";
+    if (leader === this.lastEvent.leader && isLeader === this.lastEvent.isLeader) return;
+    this.lastEvent = { leader, isLeader };
     const event: LeaderChange = {
       type: "leaderChanged",
       group: this.group,
       topic: this.topic,
       partition: this.partition,
       leader,
-      term: role === "leader" ? this.leaderTerm : this.term,
-      isLeader: role === "leader",
+      term: isLeader ? this.leaderTerm : this.term,
+      isLeader,
     };
     for (const l of this.leaderListeners) {
       try {
