@@ -67,6 +67,8 @@ export {
   type ReassignmentReport,
 } from "./controller.js";
 
+export { reconcileReplicas, type LocalReplica, type ReplicaChanges } from "./reconcile.js";
+
 export { BrokerLiveness, type Heartbeat, type HeartbeatReply } from "./liveness.js";
 
 export {

@@ -105,7 +105,10 @@ export type MetadataEvent =
       readonly partition: number;
       readonly phase: ReassignmentPhase;
     }
-  /** `removed`: brokers that no longer host the partition and should delete their replica. */
+  /**
+   * Recorded once the partition's group has the target as its voters. `removed`: brokers that are
+   * out of the group and should delete their replica.
+   */
   | {
       readonly type: "reassignmentCompleted";
       readonly topic: string;
@@ -114,7 +117,11 @@ export type MetadataEvent =
       readonly replicas: readonly number[];
       readonly removed: readonly number[];
     }
-  /** The partition goes back to `replicas`; `abandoned` brokers were only targets and should delete theirs. */
+  /**
+   * The partition goes back to `replicas`. `abandoned` brokers were only targets: they keep their
+   * replica until the group's leader has taken them out of its membership, then delete it (see
+   * reconcile.ts for why not at once).
+   */
   | {
       readonly type: "reassignmentCancelled";
       readonly topic: string;

@@ -311,6 +311,8 @@ const FIELD_COUNTS = {
   setPreferredLeader: 4,
 } as const satisfies Record<MetadataRecordType, number>;
 
+const MAX_FIELDS = Math.max(...Object.values(FIELD_COUNTS));
+
 function writeFields(w: MsgpackWriter, r: MetadataRecord): void {
   switch (r.type) {
     case "registerBroker":
@@ -399,7 +401,7 @@ export function decodeMetadataRecord(bytes: Uint8Array): MetadataRecord {
   const r = new MsgpackReader(bytes);
   let where = "metadata record";
   try {
-    const fields = r.array("record", 2, 2 + Math.max(...Object.values(FIELD_COUNTS)));
+    const fields = r.array("record", 2, 2 + MAX_FIELDS);
     const version = r.uint("version");
     if (version < 1 || version > METADATA_RECORD_VERSION) {
       throw new DecodeError(`version ${version} is not one this broker reads (1 to ${METADATA_RECORD_VERSION}); upgrade the broker`);
