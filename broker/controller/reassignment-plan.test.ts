@@ -84,12 +84,20 @@ test("reassignment plan - random clusters: even replicas and leaders, and (nearl
   assert.ok(aboveBound <= rounds / 200, `${aboveBound} of ${rounds} plans took a move more than the bound`);
 });
 
+test("reassignment plan - 1,000 partitions RF 3 from 3 brokers to 5: even, and only the unavoidable moves", () => {
+  const current = topic("big", placeReplicas({ brokers: brokers(1, 2, 3), partitions: 1000, replicationFactor: 3 }));
+  const plan = generateReassignment(current, brokers(1, 2, 3, 4, 5)).partitions;
+  assert.equal(moves(current, plan), 1200, "brokers 4 and 5 get 600 replicas each, nothing else moves");
+  assert.deepEqual(perBroker(plan, [1, 2, 3, 4, 5]), { replicas: [600, 600, 600, 600, 600], leaders: [200, 200, 200, 200, 200] });
+});
+
 test("reassignment plan - new replicas go to racks the partition is not on yet", () => {
-  const current = topic("t", [[1, 2], [1, 2], [1, 2]]);
-  const racked = [{ id: 1, rack: "a" }, { id: 2, rack: "a" }, { id: 3, rack: "b" }, { id: 4, rack: "a" }];
-  const plan = generateReassignment(current, racked);
-  for (const p of plan.partitions) assert.ok(p.replicas.includes(3) || p.replicas.every((id) => id !== 3 && racked.find((b) => b.id === id)?.rack === "a"));
-  assert.ok(plan.partitions.filter((p) => p.replicas.includes(3)).length >= 1);
+  // Everything on rack a today; rack b joins. Every partition ends up on both racks.
+  const current = topic("t", [[1, 2], [1, 2], [1, 2], [1, 2]]);
+  const racked = [{ id: 1, rack: "a" }, { id: 2, rack: "a" }, { id: 3, rack: "b" }, { id: 4, rack: "b" }];
+  const plan = generateReassignment(current, racked).partitions;
+  for (const p of plan) assert.deepEqual(new Set(p.replicas.map((id) => racked.find((b) => b.id === id)?.rack)), new Set(["a", "b"]), `${p.replicas}`);
+  assert.equal(moves(current, plan), 4);
 });
 
 test("reassignment plan - fewer target brokers than a partition's replicas is refused", () => {
