@@ -13,7 +13,7 @@ interface Workload {
 
 const workloads: Record<string, Workload> = {
   log: {
-    describe: "SegmentLog append → durable (group commit) vs a raw write+fdatasync loop. Options: --seconds --batch-kib --record-bytes --in-flight --partitions --rate <MB/s> --dir",
+    describe: "SegmentLog append → durable (group commit) vs a raw write+fdatasync loop. Options: --seconds --batch-kib --record-bytes --in-flight --partitions --concurrent-cycles --rate <MB/s> --dir",
     run: (args) => runLogBench(parseLogBenchArgs(args)),
   },
 };

@@ -23,6 +23,8 @@ export interface LogBenchOptions {
   batchKiB: number;
   inFlight: number;
   partitions: number;
+  /** GroupCommitter.concurrentCycles (default 2, the committer's default here). */
+  concurrentCycles: number;
   /** Offered load in MB/s (10^6 bytes); undefined = as fast as possible. */
   rate?: number;
   /** Where to make the run's directory (the disk to measure); default the OS temp dir. */
@@ -36,6 +38,7 @@ export interface LogBenchResult {
   batchBytes: number;
   partitions: number;
   inFlight: number;
+  concurrentCycles: number;
   rate: number | null;
   seconds: number;
   recordsPerSec: number;
@@ -57,13 +60,13 @@ export interface LogBenchResult {
 }
 
 export function parseLogBenchArgs(args: string[]): LogBenchOptions {
-  const opts: LogBenchOptions = { seconds: 5, recordBytes: 1024, batchKiB: 256, inFlight: 8, partitions: 1 };
+  const opts: LogBenchOptions = { seconds: 5, recordBytes: 1024, batchKiB: 256, inFlight: 8, partitions: 1, concurrentCycles: 2 };
   const problems: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
     const value = args[i + 1];
     const num = Number(value);
-    const take = (key: "seconds" | "recordBytes" | "batchKiB" | "inFlight" | "partitions" | "rate"): void => {
+    const take = (key: "seconds" | "recordBytes" | "batchKiB" | "inFlight" | "partitions" | "concurrentCycles" | "rate"): void => {
       if (!Number.isFinite(num) || num <= 0) problems.push(`${flag} needs a positive number, got ${value}`);
       else opts[key] = num;
       i++;
@@ -73,6 +76,7 @@ export function parseLogBenchArgs(args: string[]): LogBenchOptions {
     else if (flag === "--batch-kib") take("batchKiB");
     else if (flag === "--in-flight") take("inFlight");
     else if (flag === "--partitions") take("partitions");
+    else if (flag === "--concurrent-cycles") take("concurrentCycles");
     else if (flag === "--rate") take("rate");
     else if (flag === "--dir") {
       opts.dir = value;
@@ -166,7 +170,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
     }
 
     const cycleMs: number[] = [];
-    const committer = new GroupCommitter(new PiscinaSyncer(), (c) => cycleMs.push(c.durationMs));
+    const committer = new GroupCommitter(new PiscinaSyncer(), { onCycle: (c) => cycleMs.push(c.durationMs), concurrentCycles: opts.concurrentCycles });
     const logger = pino({ level: "warn" }, pino.destination(2));
     const logs = await Promise.all(
       Array.from({ length: opts.partitions }, (_, p) => SegmentLog.open({ dir: join(dir, `p${p}`), committer, logger })),
@@ -252,6 +256,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       batchBytes,
       partitions: opts.partitions,
       inFlight: opts.inFlight,
+      concurrentCycles: opts.concurrentCycles,
       rate: opts.rate ?? null,
       seconds: round(seconds),
       recordsPerSec: Math.round((appends * perBatch) / seconds),

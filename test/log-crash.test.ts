@@ -28,30 +28,42 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Runs the child, kills it after `delayMs` (counted from spawn), returns the highest acked index. */
-function runAndKill(dir: string, delayMs: number): Promise<{ acked: number; started: boolean }> {
+/**
+ * Runs the child and kills it: `after: "spawn"` counts `delayMs` from the spawn (start-up and
+ * recovery), `after: "ack"` from the child's first acknowledged append (under load), so that the
+ * moment depends on the seed, not on how busy the machine is. Returns the highest acked index.
+ */
+function runAndKill(dir: string, after: "spawn" | "ack", delayMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [child, dir], { stdio: ["ignore", "pipe", "pipe"] });
     let acked = 0;
-    let started = false;
     let stderr = "";
     let pending = "";
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      timer ??= setTimeout(() => p.kill("SIGKILL"), delayMs);
+    };
+    if (after === "spawn") arm();
+    // Never wait forever on a child that does not get going.
+    const fallback = setTimeout(() => p.kill("SIGKILL"), 15_000);
     p.stdout.on("data", (chunk: Buffer) => {
       pending += chunk.toString();
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
       for (const line of lines) {
         const [what, n] = line.split(" ");
-        if (what === "ack") acked = Math.max(acked, Number(n));
-        if (what === "ready") started = true;
+        if (what === "ack") {
+          acked = Math.max(acked, Number(n));
+          arm();
+        }
       }
     });
     p.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => p.kill("SIGKILL"), delayMs);
     p.on("exit", (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(fallback);
       if (signal !== "SIGKILL") reject(new Error(`child exited by itself (${code}): ${stderr}`));
-      else resolve({ acked, started });
+      else resolve(acked);
     });
   });
 }
@@ -96,12 +108,13 @@ test("storage - SIGKILL under load never loses an acknowledged append and leaves
   let everAcked = 0;
   let sawProgress = 0;
   for (let round = 0; round < rounds; round++) {
-    // Mostly mid-load kills; some land during start-up and recovery.
-    const delay = round % 4 === 3 ? Math.floor(random() * 150) : 250 + Math.floor(random() * 350);
-    const { acked } = await runAndKill(dir, delay);
+    // Mostly kills under load; every fourth lands during start-up and recovery.
+    const after = round % 4 === 3 ? "spawn" : "ack";
+    const delay = Math.floor(random() * 300);
+    const acked = await runAndKill(dir, after, delay);
     everAcked = Math.max(everAcked, acked);
     const last = await checkPrefix(dir, everAcked).catch((err: Error) => {
-      throw new Error(`round ${round} (CRASH_SEED=${seed}, delay ${delay} ms): ${err.message}`);
+      throw new Error(`round ${round} (CRASH_SEED=${seed}, kill ${delay} ms after ${after}): ${err.message}`);
     });
     if (last > sawProgress) sawProgress = last;
   }

@@ -2,9 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { openSync } from "node:fs";
 import { join } from "node:path";
-import { ManualSyncer, releaseUntil, tempDir } from "../../test/log-fixtures.js";
+import { ManualSyncer, releaseUntil, settle, tempDir } from "../../test/log-fixtures.js";
 import { FileRef } from "./file-ref.js";
-import { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
+import { GroupCommitter, PiscinaSyncer, type Syncer } from "./group-committer.js";
 
 function files(dir: string, n: number): FileRef[] {
   return Array.from({ length: n }, (_, i) => {
@@ -16,7 +16,7 @@ function files(dir: string, n: number): FileRef[] {
 test("group committer - one cycle syncs every dirty file, spread over the pool, one fsync per file", async (t) => {
   const syncer = new ManualSyncer();
   const cycles: Array<{ files: number; requests: number }> = [];
-  const committer = new GroupCommitter(syncer, (c) => cycles.push({ files: c.files, requests: c.requests }));
+  const committer = new GroupCommitter(syncer, { onCycle: (c) => cycles.push({ files: c.files, requests: c.requests }) });
   const fs = files(tempDir(t), 10);
   const done: number[] = [];
   // Three requests per file, all before the cycle starts.
@@ -29,19 +29,45 @@ test("group committer - one cycle syncs every dirty file, spread over the pool, 
   for (const f of fs) await f.close();
 });
 
-test("group committer - a request made while a cycle runs waits for the next cycle", async (t) => {
-  const syncer = new ManualSyncer();
+test("group committer - a request made while a cycle runs gets its own fsync, delivered after the first", async (t) => {
+  // A syncer whose calls the test completes one by one, in any order.
+  const pending: Array<() => void> = [];
+  const syncer: Syncer = {
+    parallelism: 2,
+    sync: () => new Promise((resolve) => pending.push(() => resolve([]))),
+    close: async () => undefined,
+  };
   const committer = new GroupCommitter(syncer);
   const [f] = files(tempDir(t), 1);
   const order: string[] = [];
   committer.sync(f, () => order.push("first"));
-  while (syncer.pending === 0) await new Promise((r) => setImmediate(r));
+  while (pending.length < 1) await settle();
   committer.sync(f, () => order.push("second"));
-  syncer.release();
-  while (order.length < 1) await new Promise((r) => setImmediate(r));
-  assert.deepEqual(order, ["first"], "the second request was not covered by the running cycle");
+  while (pending.length < 2) await settle();
+  // The second cycle's fsync ends first; its waiter still comes after the first cycle's.
+  pending[1]();
+  await settle();
+  assert.deepEqual(order, [], "a later cycle never delivers before an earlier one");
+  pending[0]();
+  await committer.idle();
+  assert.deepEqual(order, ["first", "second"]);
+  await committer.close();
+  await f.close();
+});
+
+test("group committer - with one cycle at a time, a request made meanwhile waits for the running cycle", async (t) => {
+  const syncer = new ManualSyncer();
+  const committer = new GroupCommitter(syncer, { concurrentCycles: 1 });
+  const [f] = files(tempDir(t), 1);
+  const order: string[] = [];
+  committer.sync(f, () => order.push("first"));
+  while (syncer.pending === 0) await settle();
+  committer.sync(f, () => order.push("second"));
+  await settle();
+  assert.equal(syncer.calls.length, 1, "no second fsync while the first runs");
   await releaseUntil(syncer, new Promise<void>((resolve) => committer.sync(f, () => resolve())));
   assert.deepEqual(order, ["first", "second"]);
+  assert.equal(syncer.calls.length, 2);
   await committer.close();
   await f.close();
 });
