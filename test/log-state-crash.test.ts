@@ -11,19 +11,26 @@ import { tempDir } from "./log-fixtures.js";
 
 const child = fileURLToPath(new URL("./log-state-child.js", import.meta.url));
 
+/** Runs the child and kills it `delayMs` after its first resolved write; returns the last term it saw resolve. */
 function runAndKill(path: string, delayMs: number): Promise<number> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [child, path], { stdio: ["ignore", "pipe", "inherit"] });
     let flushed = 0;
     let pending = "";
+    let timer: NodeJS.Timeout | undefined;
+    const fallback = setTimeout(() => p.kill("SIGKILL"), 15_000);
     p.stdout.on("data", (chunk: Buffer) => {
       pending += chunk.toString();
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
       for (const l of lines) if (l.startsWith("flushed ")) flushed = Math.max(flushed, Number(l.slice(8)));
+      if (flushed > 0) timer ??= setTimeout(() => p.kill("SIGKILL"), delayMs);
     });
-    setTimeout(() => p.kill("SIGKILL"), delayMs);
-    p.on("exit", () => resolve(flushed));
+    p.on("exit", () => {
+      clearTimeout(timer);
+      clearTimeout(fallback);
+      resolve(flushed);
+    });
   });
 }
 
@@ -31,7 +38,7 @@ test("storage - LMDB hard state survives SIGKILL once its write resolved", async
   const path = tempDir(t, "flotilla-state-crash-");
   let acked = 0;
   for (let round = 0; round < 4; round++) {
-    acked = Math.max(acked, await runAndKill(path, 250 + round * 60));
+    acked = Math.max(acked, await runAndKill(path, round * 37));
     const store = StateStore.open({ path });
     const hs = store.hardState("g");
     const term = hs?.term ?? 0;
