@@ -666,3 +666,27 @@ test("partition - a pending read index fails fast with NOT_LEADER when the leade
   assert.equal(await read, "NOT_LEADER");
   assert.ok(Date.now() - started < 10_000, "failed at the leader change, not at its timeout");
 });
+
+test("partition - the dedup window after a restart covers the most recent batches of the log", async (t) => {
+  const c = new Cluster(t, { dedupWindow: 4 });
+  await c.startAll();
+  let leader = await c.leader();
+  const ids: Uint8Array[] = [];
+  for (let i = 0; i < 8; i++) {
+    ids.push(randomBytes(16));
+    await leader.produce({ batch: batch(`w${i}`), batchId: ids[i], acks: "all" });
+  }
+  await c.converge(24n);
+  for (const id of [...c.brokers.keys()]) {
+    await c.replica(id).close();
+    c.brokers.get(id)!.replica = undefined;
+  }
+  await c.startAll();
+  leader = await c.leader();
+  await c.converge(24n);
+  // The window is counted in log entries (no-ops included), so the newest batches are certainly in.
+  const recent = await leader.produce({ batch: batch("w7"), batchId: ids[7], acks: "all" });
+  assert.equal(recent.baseOffset, 21n, "a recent batch is still deduplicated after the restart");
+  const old = await leader.produce({ batch: batch("w0"), batchId: ids[0], acks: "all" });
+  assert.equal(old.baseOffset, 24n, "a batch older than the window is a new batch (the documented limit)");
+});

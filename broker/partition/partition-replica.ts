@@ -359,7 +359,7 @@ export class PartitionReplica {
     // the adapter's own is the snapshot's, which misses changes applied since.
     const storage = await RaftLogStorage.open({ group, log, state: store, codec: partitionEntryCodec, initialConfState: conf, tailCacheBytes: maxTailBytes });
     const dedup = new DedupIndex(options.dedupWindow ?? 10_000);
-    const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, (e) => {
+    const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, Math.max(maxTailBytes, 64 << 20), (e) => {
       if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), { index: e.entry.index, term: e.entry.term, baseOffset: e.offset, nextOffset: e.next });
     });
     const hw = applied >= log.firstIndex ? tail.entryAt(applied)!.next : Number(log.logStartOffset);

@@ -43,26 +43,48 @@ export class PartitionTail {
   }
 
   /**
-   * Loads the log's last `preloadEntries` entries (within `maxTailBytes`); `visit` sees each in
-   * index order (the dedup index is rebuilt from it).
+   * Loads the log's most recent entries, newest first in chunks, until `preloadEntries` entries or
+   * `preloadBytes` bytes of payload (whichever comes first), so opening costs a bounded read however
+   * large the batches are; `visit` then sees them in index order (the dedup index is rebuilt from
+   * it, so after a restart it covers at most that budget). The tail keeps what fits `maxTailBytes`.
    */
-  static async open(log: SegmentLog, maxTailBytes: number, preloadEntries: number, visit: (e: LocatedEntry) => void): Promise<PartitionTail> {
+  static async open(
+    log: SegmentLog,
+    maxTailBytes: number,
+    preloadEntries: number,
+    preloadBytes: number,
+    visit: (e: LocatedEntry) => void,
+  ): Promise<PartitionTail> {
     const t = new PartitionTail(log, maxTailBytes);
-    const last = log.lastIndex;
-    let next = Math.max(log.firstIndex, last - preloadEntries + 1);
-    t.tailStart = next;
-    while (next <= last) {
-      const stored = await log.readEntries(next, last + 1, 4 << 20);
-      if (stored.length === 0) break;
-      for (const st of stored) {
-        const located = toLocated(st);
+    const chunks: LocatedEntry[][] = [];
+    let hi = log.lastIndex + 1;
+    let entries = 0;
+    let bytes = 0;
+    while (hi > log.firstIndex && entries < preloadEntries && bytes < preloadBytes) {
+      const lo = Math.max(log.firstIndex, hi - Math.min(256, preloadEntries - entries));
+      const chunk: LocatedEntry[] = [];
+      let next = lo;
+      while (next < hi) {
+        const stored = await log.readEntries(next, hi, 4 << 20);
+        if (stored.length === 0) break;
+        for (const st of stored) chunk.push(toLocated(st));
+        next = stored[stored.length - 1].index + 1;
+      }
+      for (const e of chunk) bytes += e.entry.data.byteLength;
+      entries += chunk.length;
+      chunks.push(chunk);
+      hi = lo;
+    }
+    t.tailStart = hi;
+    for (let k = chunks.length - 1; k >= 0; k--) {
+      for (const located of chunks[k]) {
         visit(located);
         t.tail.push(located);
         t.tailBytes += located.entry.data.byteLength;
-        next = st.index + 1;
       }
-      t.trim(last);
     }
+    if (t.tail.length === 0) t.tailStart = t.last + 1;
+    t.trim(t.last);
     return t;
   }
 
