@@ -27,45 +27,53 @@ export interface TopicConfig {
   readonly deleteRetentionMs: number;
 }
 
-interface ConfigSpec<K extends keyof TopicConfig> {
-  readonly field: K;
-  readonly default: TopicConfig[K];
-  /** The parsed value, or a problem described for people. */
-  parse(value: string): TopicConfig[K] | { problem: string };
+interface IntegerSpec {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const LONG = Number.MAX_SAFE_INTEGER;
+const INT = 2 ** 31 - 1;
 
-function integer(min: number, max: number = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number | { problem: string } => {
-    if (!/^-?(0|[1-9][0-9]*)$/.test(value)) return { problem: `"${value}" is not an integer` };
-    const n = Number(value);
-    if (!(n >= min && n <= max)) return { problem: `${value} is not in [${min}, ${max}]` };
-    return n;
-  };
-}
-
-function cleanupPolicy(value: string): CleanupPolicy | { problem: string } {
-  // Kafka accepts either order of a list; we store one spelling of it.
-  const normal = value === "delete,compact" ? "compact,delete" : value;
-  return (CLEANUP_POLICIES as readonly string[]).includes(normal)
-    ? (normal as CleanupPolicy)
-    : { problem: `"${value}" is not one of ${CLEANUP_POLICIES.join(" | ")} | delete,compact` };
-}
-
-const SPECS: { readonly [name: string]: ConfigSpec<keyof TopicConfig> } = {
-  "retention.ms": { field: "retentionMs", default: 7 * DAY_MS, parse: integer(-1) },
-  "retention.bytes": { field: "retentionBytes", default: -1, parse: integer(-1) },
-  "cleanup.policy": { field: "cleanupPolicy", default: "delete", parse: cleanupPolicy },
+/** Every known config but cleanup.policy is an integer. */
+const INTEGER_CONFIGS: { readonly [name: string]: IntegerSpec } = {
+  "retention.ms": { default: 7 * DAY_MS, min: -1, max: LONG },
+  "retention.bytes": { default: -1, min: -1, max: LONG },
   // Below 1 MiB a segment per few batches would cost a file and an fsync each.
-  "segment.bytes": { field: "segmentBytes", default: 64 * 1024 * 1024, parse: integer(1024 * 1024, 2 ** 31 - 1) },
-  "segment.ms": { field: "segmentMs", default: 7 * DAY_MS, parse: integer(1) },
-  "min.insync.replicas": { field: "minInsyncReplicas", default: 1, parse: integer(1, 64) },
-  "max.message.bytes": { field: "maxMessageBytes", default: 1024 * 1024, parse: integer(0, 2 ** 31 - 1) },
-  "delete.retention.ms": { field: "deleteRetentionMs", default: DAY_MS, parse: integer(0) },
+  "segment.bytes": { default: 64 * 1024 * 1024, min: 1024 * 1024, max: INT },
+  "segment.ms": { default: 7 * DAY_MS, min: 1, max: LONG },
+  "min.insync.replicas": { default: 1, min: 1, max: 64 },
+  "max.message.bytes": { default: 1024 * 1024, min: 0, max: INT },
+  "delete.retention.ms": { default: DAY_MS, min: 0, max: LONG },
 };
 
-export const KNOWN_TOPIC_CONFIGS: readonly string[] = Object.keys(SPECS).sort();
+const CLEANUP_POLICY = "cleanup.policy";
+
+export const KNOWN_TOPIC_CONFIGS: readonly string[] = [...Object.keys(INTEGER_CONFIGS), CLEANUP_POLICY].sort();
+
+type Parsed<T> = { value: T } | { problem: string };
+
+function parseInteger(value: string, spec: IntegerSpec): Parsed<number> {
+  if (!/^-?(0|[1-9][0-9]*)$/.test(value)) return { problem: `"${value}" is not an integer` };
+  const n = Number(value);
+  if (!(n >= spec.min && n <= spec.max)) return { problem: `${value} is not in [${spec.min}, ${spec.max}]` };
+  return { value: n };
+}
+
+function parseCleanupPolicy(value: string): Parsed<CleanupPolicy> {
+  // Kafka accepts either order of a list; we store one spelling of it.
+  const normal = value === "delete,compact" ? "compact,delete" : value;
+  const policy = CLEANUP_POLICIES.find((p) => p === normal);
+  return policy ? { value: policy } : { problem: `"${value}" is not one of ${CLEANUP_POLICIES.join(" | ")} | delete,compact` };
+}
+
+/** The parsed value of a known config, or its problem; undefined for a name we do not know. */
+function parseConfig(name: string, value: string): Parsed<number | CleanupPolicy> | undefined {
+  if (name === CLEANUP_POLICY) return parseCleanupPolicy(value);
+  return Object.hasOwn(INTEGER_CONFIGS, name) ? parseInteger(value, INTEGER_CONFIGS[name]) : undefined;
+}
 
 /**
  * Every problem with `configs` for a topic of replication factor `replicationFactor`, one line each
@@ -75,15 +83,11 @@ export const KNOWN_TOPIC_CONFIGS: readonly string[] = Object.keys(SPECS).sort();
 export function topicConfigProblems(configs: Readonly<Record<string, string>>, replicationFactor: number): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(configs).sort()) {
-    const spec = Object.hasOwn(SPECS, name) ? SPECS[name] : undefined;
-    if (!spec) {
-      problems.push(`unknown config ${name} (known: ${KNOWN_TOPIC_CONFIGS.join(", ")})`);
-      continue;
-    }
-    const parsed = spec.parse(configs[name]);
-    if (typeof parsed === "object") problems.push(`${name}: ${parsed.problem}`);
-    else if (name === "min.insync.replicas" && (parsed as number) > replicationFactor) {
-      problems.push(`min.insync.replicas: ${parsed} is more than the replication factor ${replicationFactor}`);
+    const parsed = parseConfig(name, configs[name]);
+    if (parsed === undefined) problems.push(`unknown config ${name} (known: ${KNOWN_TOPIC_CONFIGS.join(", ")})`);
+    else if ("problem" in parsed) problems.push(`${name}: ${parsed.problem}`);
+    else if (name === "min.insync.replicas" && typeof parsed.value === "number" && parsed.value > replicationFactor) {
+      problems.push(`min.insync.replicas: ${parsed.value} is more than the replication factor ${replicationFactor}`);
     }
   }
   return problems;
@@ -94,17 +98,26 @@ export function topicConfigProblems(configs: Readonly<Record<string, string>>, r
  * a MetadataImage has), defaults filled in. Throws on configs that did not pass: a caller's bug.
  */
 export function parseTopicConfig(configs: Readonly<Record<string, string>>): TopicConfig {
-  const out: Record<string, TopicConfig[keyof TopicConfig]> = {};
-  for (const spec of Object.values(SPECS)) out[spec.field] = spec.default;
-  for (const [name, value] of Object.entries(configs)) {
-    const spec = Object.hasOwn(SPECS, name) ? SPECS[name] : undefined;
-    const parsed = spec?.parse(value);
-    if (spec === undefined || parsed === undefined || typeof parsed === "object") {
-      throw new RangeError(`parseTopicConfig: config ${name}=${value} was never validated`);
-    }
-    out[spec.field] = parsed;
-  }
-  return out as unknown as TopicConfig;
+  const invalid = (name: string): never => {
+    throw new RangeError(`parseTopicConfig: config ${name}=${configs[name]} was never validated`);
+  };
+  for (const name of Object.keys(configs)) if (parseConfig(name, configs[name]) === undefined) invalid(name);
+  const integer = (name: string): number => {
+    if (!Object.hasOwn(configs, name)) return INTEGER_CONFIGS[name].default;
+    const parsed = parseInteger(configs[name], INTEGER_CONFIGS[name]);
+    return "value" in parsed ? parsed.value : invalid(name);
+  };
+  const policy = Object.hasOwn(configs, CLEANUP_POLICY) ? parseCleanupPolicy(configs[CLEANUP_POLICY]) : { value: "delete" as const };
+  return {
+    retentionMs: integer("retention.ms"),
+    retentionBytes: integer("retention.bytes"),
+    cleanupPolicy: "value" in policy ? policy.value : invalid(CLEANUP_POLICY),
+    segmentBytes: integer("segment.bytes"),
+    segmentMs: integer("segment.ms"),
+    minInsyncReplicas: integer("min.insync.replicas"),
+    maxMessageBytes: integer("max.message.bytes"),
+    deleteRetentionMs: integer("delete.retention.ms"),
+  };
 }
 
 /**
@@ -114,7 +127,7 @@ export function parseTopicConfig(configs: Readonly<Record<string, string>>): Top
 export function normalizeTopicConfigs(configs: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(configs).sort()) {
-    out[name] = name === "cleanup.policy" && configs[name] === "delete,compact" ? "compact,delete" : configs[name];
+    out[name] = name === CLEANUP_POLICY && configs[name] === "delete,compact" ? "compact,delete" : configs[name];
   }
   return out;
 }
