@@ -1,9 +1,22 @@
 /**
- * The public face of `broker/controller/`: the KRaft metadata controller's pure parts. The broker
- * process runs them over the metadata Raft group: the controller leader turns requests into records
- * (controller.ts, liveness.ts), every broker applies committed records to its MetadataImage and
- * reconciles its replicas from the events, and describe requests are answered from the image plus
- * the partitions' runtime state (describe.ts).
+ * The public face of `broker/controller/`: the KRaft metadata controller's pure parts. No I/O, no
+ * timers, no randomness; the broker process runs them over the metadata Raft group:
+ *
+ * - Every broker (controller or not) follows the metadata log: for each committed Normal entry with
+ *   data, `decodeMetadataRecord(entry.data)` then `image.apply(record, entry.index)`; empty and
+ *   configuration entries only move the index (apply accepts gaps). A record that does not decode
+ *   is a newer version than this broker: stop applying and say "upgrade", never skip it. Rejected
+ *   records are normal (the same on every broker) and change nothing. After applying, if any event
+ *   names this broker or its partitions, `reconcileReplicas(image, self, running)` says what to
+ *   start, update, remove, and retire (delete only once the partition's group has dropped us).
+ * - Snapshots of the metadata group are `image.snapshot()`; installing one is `MetadataImage.restore`
+ *   then a full reconcile. The same bytes in LMDB let a broker start without replaying the log.
+ * - The controller leader answers admin requests with `plan*` functions (records to propose, or a
+ *   FlotillaError to answer with) and, after the proposal commits, answers from the ApplyResult's
+ *   `rejected` (a racing proposal may have won). It keeps a `BrokerLiveness` (new one per term of
+ *   leadership), feeds it heartbeats, and proposes `decide(image, now)` on a timer.
+ * - Describe requests: `describeTopic` / `describeCluster`, with leaders, high watermarks and
+ *   in-sync sets from the partitions.
  */
 export {
   METADATA_RECORD_VERSION,

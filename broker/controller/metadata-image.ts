@@ -242,8 +242,8 @@ export class MetadataImage {
 
   /**
    * Every partition `brokerId` should host a replica of: those it is a replica of, and those it is
-   * a reassignment target of. A broker starting up (or restoring a snapshot) reconciles against this
-   * list; afterwards the events keep it current.
+   * a reassignment target of (it must run a replica to catch up as a learner). `reconcileReplicas`
+   * diffs this against the replicas a broker runs.
    */
   hostedPartitions(brokerId: number): HostedPartition[] {
     const out: HostedPartition[] = [];

@@ -20,7 +20,7 @@ export interface TopicConfig {
   readonly cleanupPolicy: CleanupPolicy;
   readonly segmentBytes: number;
   readonly segmentMs: number;
-  /** Replicas that must have a write before it is acknowledged with acks=all. */
+  /** Kafka's meaning: replicas that must have a write before acks=all succeeds. A Raft majority always does, so only values above a majority add anything. */
   readonly minInsyncReplicas: number;
   readonly maxMessageBytes: number;
   /** How long a tombstone stays readable before compaction drops it. */
