@@ -40,6 +40,8 @@ export class Cluster implements NodeHost {
   /** Called when a node becomes leader, and when it first commits as leader. */
   onLeader: (node: SimNode) => void = () => {};
   onLeaderCommit: (node: SimNode) => void = () => {};
+  /** Called when a membership change is applied for the first time anywhere. */
+  onMembershipChange: () => void = () => {};
   /** Called when a node grants a vote. */
   onVote: (node: SimNode) => void = () => {};
   private nextId: number;
@@ -157,6 +159,7 @@ export class Cluster implements NodeHost {
     this.conf = confState;
     this.counters.confChanges++;
     this.trace.note(this.now, `node ${node.id} applies conf change at ${index}: ${formatConf(confState)}`);
+    this.onMembershipChange();
   }
 
   snapshotInstalled(node: SimNode): void {

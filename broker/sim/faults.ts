@@ -78,6 +78,27 @@ export class Faults {
     if (this.rng.chance(this.profile.voterCrash)) this.scheduleCrash(n, 0, 1, false);
   }
 
+  /**
+   * A membership change was applied somewhere for the first time: nodes disagree on the voters
+   * until all have applied it, which is when a random split can leave two majorities (of the old
+   * and of the new voters) that do not overlap, if the core ever lets them act alone.
+   */
+  membershipChanged(): void {
+    if (!this.rng.chance(this.profile.confPartition)) return;
+    const c = this.cluster;
+    const ids = [...c.nodes.keys()].filter((id) => !c.retired.has(id));
+    if (ids.length < 2) return;
+    const until = c.now + this.rng.range(5, this.profile.maxPartitionTicks);
+    c.trace.note(c.now, `partition at a membership change: ${this.split(ids, until)} until t=${until}`);
+  }
+
+  private split(ids: readonly number[], until: number): string {
+    const shuffled = this.rng.shuffle([...ids]);
+    const k = this.rng.range(1, shuffled.length - 1);
+    this.cluster.network.partition([shuffled.slice(0, k), shuffled.slice(k)], until);
+    return `split [${shuffled.slice(0, k).join(",")}] | [${shuffled.slice(k).join(",")}]`;
+  }
+
   /** Cuts every link of `n`, both ways, on top of any partition already in place. */
   private isolate(n: SimNode, why: string): void {
     const c = this.cluster;
@@ -139,10 +160,7 @@ export class Faults {
       c.network.partition([[lone], ids.filter((id) => id !== lone)], until);
       what = `isolate ${lone}`;
     } else if (shape === 1) {
-      const shuffled = this.rng.shuffle([...ids]);
-      const k = this.rng.range(1, shuffled.length - 1);
-      c.network.partition([shuffled.slice(0, k), shuffled.slice(k)], until);
-      what = `split [${shuffled.slice(0, k).join(",")}] | [${shuffled.slice(k).join(",")}]`;
+      what = this.split(ids, until);
     } else if (shape === 2) {
       // One-way: the node still hears the others (or is still heard) but not the other way round.
       const x = this.rng.chance(0.5) ? leader : this.rng.pick(ids);

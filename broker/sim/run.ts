@@ -51,6 +51,9 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
   cluster.onLeaderCommit = (n) => {
     if (faultPhase) faults.leaderCommitted(n);
   };
+  cluster.onMembershipChange = () => {
+    if (faultPhase) faults.membershipChanged();
+  };
   cluster.onVote = (n) => {
     if (faultPhase) faults.voted(n);
   };
