@@ -10,6 +10,7 @@ import {
   planPreferredLeader,
   planReassignmentReport,
   planRegisterBroker,
+  planUnregisterBroker,
   preferredLeaderMoves,
   verifyReassignment,
 } from "./controller.js";
@@ -177,4 +178,20 @@ test("controller - setting a preferred leader reorders the replicas", () => {
   log.ok(planPreferredLeader(log.image, "t", 0, second));
   assert.equal(log.image.topic("t")?.partitions[0].replicas[0], second);
   assert.throws(() => planPreferredLeader(log.image, "t", 0, 9), refusedWith("INVALID_REQUEST", /not a replica/));
+});
+
+test("controller - decommissioning a broker: reassign its replicas away, stop it, then unregister it", () => {
+  const log = new TestLog().brokers([1, 2, 3, 4]);
+  log.ok(planCreateTopic(log.image, { topic: "t", partitions: 4, replicationFactor: 2 }, T1));
+  const epoch = log.image.broker(4)?.epoch as number;
+  assert.throws(() => planUnregisterBroker(log.image, 4), refusedWith("INVALID_REQUEST", /unfenced; stop it/));
+  log.ok({ type: "fenceBroker", brokerId: 4, brokerEpoch: epoch });
+  assert.throws(() => planUnregisterBroker(log.image, 4), refusedWith("INVALID_REQUEST", /still hosts 2 partitions; reassign them away first/));
+  for (const r of planExecuteReassignment(log.image, planGenerateReassignment(log.image, ["t"], [1, 2, 3]))) {
+    log.ok(r);
+    log.ok({ type: "completeReassignment", topic: r.topic, topicId: r.topicId, partition: r.partition, replicas: r.target });
+  }
+  assert.deepEqual(log.ok(planUnregisterBroker(log.image, 4)), [{ type: "brokerUnregistered", brokerId: 4, epoch }]);
+  assert.equal(log.image.broker(4), undefined);
+  assert.throws(() => planUnregisterBroker(log.image, 4), refusedWith("INVALID_REQUEST", /not registered/));
 });

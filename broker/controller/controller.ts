@@ -19,6 +19,7 @@ import {
   type RegisterBrokerRecord,
   type SetPreferredLeaderRecord,
   type StartReassignmentRecord,
+  type UnregisterBrokerRecord,
 } from "./metadata-records.js";
 import { sameList } from "./lists.js";
 import { brokerLoads, placeReplicas } from "./placement.js";
@@ -123,6 +124,16 @@ export function planRegisterBroker(image: MetadataImage, request: RegisterBroker
   const problem = recordShapeProblem(record);
   if (problem) throw new FlotillaError("INVALID_REQUEST", `broker registration: ${problem}`);
   return requireAccepted(image, record);
+}
+
+/**
+ * The last step of decommissioning a broker: after its replicas were reassigned away and it was
+ * stopped (so fenced), forget it. Refused while it runs or still hosts a partition.
+ */
+export function planUnregisterBroker(image: MetadataImage, brokerId: number): UnregisterBrokerRecord {
+  const b = image.broker(brokerId);
+  if (!b) throw new FlotillaError("INVALID_REQUEST", `broker ${brokerId} is not registered`);
+  return requireAccepted(image, { type: "unregisterBroker", brokerId, brokerEpoch: b.epoch });
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type SetPreferredLeaderRecord,
   type StartReassignmentRecord,
   type UnfenceBrokerRecord,
+  type UnregisterBrokerRecord,
   REASSIGNMENT_PHASES,
 } from "./metadata-records.js";
 import { sameList } from "./lists.js";
@@ -40,7 +41,7 @@ import { normalizeTopicConfigs, topicConfigProblems } from "./topic-configs.js";
  *
  * Invariants (each enforced by the record that could break it):
  * - a topic's partitions are 0..n-1, each with 1..64 distinct registered brokers, all the topic's
- *   partitions with the same replication factor;
+ *   partitions with the same replication factor (so a broker hosting anything cannot unregister);
  * - new replicas (a created topic's, a reassignment's target) go only to unfenced brokers;
  * - topic names and topic ids are unique; configs are known and valid for the topic;
  * - at most one reassignment per partition, whose phases only move forward.
@@ -85,6 +86,7 @@ export type MetadataEvent =
   | { readonly type: "brokerRegistered"; readonly brokerId: number; readonly epoch: number; readonly incarnation: string }
   | { readonly type: "brokerFenced"; readonly brokerId: number; readonly epoch: number }
   | { readonly type: "brokerUnfenced"; readonly brokerId: number; readonly epoch: number }
+  | { readonly type: "brokerUnregistered"; readonly brokerId: number; readonly epoch: number }
   | { readonly type: "topicCreated"; readonly topic: string; readonly topicId: string; readonly configs: Readonly<Record<string, string>> }
   | { readonly type: "partitionAdded"; readonly topic: string; readonly topicId: string; readonly partition: number; readonly replicas: readonly number[] }
   /** `hosts`: every broker that held a replica, the targets of an unfinished reassignment included. */
@@ -290,6 +292,8 @@ export class MetadataImage {
       case "fenceBroker":
       case "unfenceBroker":
         return this.setFenced(r);
+      case "unregisterBroker":
+        return this.unregisterBroker(r);
       case "createTopic":
         return this.createTopic(r);
       case "deleteTopic":
@@ -334,6 +338,20 @@ export class MetadataImage {
     const brokers = new Map(this.brokerMap).set(r.brokerId, { ...old, fenced });
     const event: MetadataEvent = { type: fenced ? "brokerFenced" : "brokerUnfenced", brokerId: r.brokerId, epoch: old.epoch };
     return { brokers, events: [event] };
+  }
+
+  private unregisterBroker(r: UnregisterBrokerRecord): Change {
+    const old = this.brokerMap.get(r.brokerId);
+    if (!old) refuse("INVALID_REQUEST", `broker ${r.brokerId} is not registered`);
+    if (old.epoch !== r.brokerEpoch) refuse("INVALID_REQUEST", `broker ${r.brokerId} has epoch ${old.epoch}, not ${r.brokerEpoch}`);
+    // Unfenced means running: it would only register again. Stop it first.
+    if (!old.fenced) refuse("INVALID_REQUEST", `broker ${r.brokerId} is unfenced; stop it before unregistering it`);
+    // Replica sets may only name registered brokers.
+    const hosted = this.hostedPartitions(r.brokerId).length;
+    if (hosted > 0) refuse("INVALID_REQUEST", `broker ${r.brokerId} still hosts ${hosted} partitions; reassign them away first`);
+    const brokers = new Map(this.brokerMap);
+    brokers.delete(r.brokerId);
+    return { brokers, events: [{ type: "brokerUnregistered", brokerId: r.brokerId, epoch: old.epoch }] };
   }
 
   /** Every id must be a registered, unfenced broker. */

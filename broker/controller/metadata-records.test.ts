@@ -30,6 +30,7 @@ function everyType(): MetadataRecord[] {
     },
     { type: "fenceBroker", brokerId: 3, brokerEpoch: 17 },
     { type: "unfenceBroker", brokerId: 3, brokerEpoch: 2 ** 40 },
+    { type: "unregisterBroker", brokerId: 4, brokerEpoch: 9 },
     {
       type: "createTopic",
       topic: "orders.eu",

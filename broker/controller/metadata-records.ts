@@ -78,6 +78,13 @@ export interface UnfenceBrokerRecord {
   readonly brokerEpoch: number;
 }
 
+/** Removes a fenced broker that hosts nothing (decommissioned); its id may register again later. */
+export interface UnregisterBrokerRecord {
+  readonly type: "unregisterBroker";
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+}
+
 export interface PartitionAssignment {
   readonly partition: number;
   /** Distinct broker ids; the first is the preferred leader. */
@@ -136,6 +143,7 @@ export type MetadataRecord =
   | RegisterBrokerRecord
   | FenceBrokerRecord
   | UnfenceBrokerRecord
+  | UnregisterBrokerRecord
   | CreateTopicRecord
   | DeleteTopicRecord
   | StartReassignmentRecord
@@ -158,6 +166,7 @@ const RECORD_TAGS = {
   completeReassignment: 8,
   cancelReassignment: 9,
   setPreferredLeader: 10,
+  unregisterBroker: 11,
 } as const satisfies Record<MetadataRecordType, number>;
 
 const TYPE_BY_TAG = new Map<number, MetadataRecordType>(
@@ -240,6 +249,7 @@ export function recordShapeProblem(r: MetadataRecord): string | undefined {
       return brokerIdProblem(r.brokerId) ?? endpointsProblem(r.endpoints);
     case "fenceBroker":
     case "unfenceBroker":
+    case "unregisterBroker":
       if (!Number.isSafeInteger(r.brokerEpoch) || r.brokerEpoch < 1) return `broker epoch ${r.brokerEpoch} is not a positive integer`;
       return brokerIdProblem(r.brokerId);
     case "createTopic": {
@@ -277,6 +287,7 @@ export function recordShapeProblem(r: MetadataRecord): string | undefined {
  *   registerBroker        brokerId, incarnation, rack | nil, [[name, url], ...]
  *   fenceBroker           brokerId, brokerEpoch
  *   unfenceBroker         brokerId, brokerEpoch
+ *   unregisterBroker      brokerId, brokerEpoch
  *   createTopic           topic, topicId, [[key, value], ...] (sorted by key), [[partition, [replicas]], ...]
  *   deleteTopic           topic, topicId
  *   startReassignment     topic, topicId, partition, [target]
@@ -309,6 +320,7 @@ const FIELD_COUNTS = {
   completeReassignment: 4,
   cancelReassignment: 3,
   setPreferredLeader: 4,
+  unregisterBroker: 2,
 } as const satisfies Record<MetadataRecordType, number>;
 
 const MAX_FIELDS = Math.max(...Object.values(FIELD_COUNTS));
@@ -324,6 +336,7 @@ function writeFields(w: MsgpackWriter, r: MetadataRecord): void {
       return;
     case "fenceBroker":
     case "unfenceBroker":
+    case "unregisterBroker":
       w.uint(r.brokerId, "brokerId");
       w.uint(r.brokerEpoch, "brokerEpoch");
       return;
@@ -434,6 +447,7 @@ function readFields(r: MsgpackReader, type: MetadataRecordType): MetadataRecord 
     }
     case "fenceBroker":
     case "unfenceBroker":
+    case "unregisterBroker":
       return { type, brokerId: readBrokerId(r, "brokerId"), brokerEpoch: r.uint("brokerEpoch") };
     case "createTopic": {
       const topic = readTopic(r);
