@@ -218,8 +218,9 @@ export interface ReassignmentReport {
 /**
  * A partition leader reporting reassignment progress. Null when the image already says as much (a
  * retried report, or one from a leader that took over mid-way and repeats a step): nothing to
- * propose. Reports about a reassignment that is no longer in progress (cancelled, say) are refused,
- * so the partition goes back to what the image now says.
+ * propose. A phase reported for a reassignment no longer in progress (cancelled, say) is refused
+ * with INVALID_REQUEST, and "done" for one is null: either way the partition leader must steer its
+ * group to what the image now says (`reassignment?.target ?? replicas`).
  */
 export function planReassignmentReport(image: MetadataImage, report: ReassignmentReport): ReassignmentProgressRecord | CompleteReassignmentRecord | null {
   const { topic, state } = requirePartition(image, report.topic, report.partition);
@@ -251,8 +252,8 @@ export interface LeaderMove {
 }
 
 /**
- * `leader rebalance`: partitions led by someone other than their preferred leader, where the
- * preferred leader is unfenced and (per `isr`, when the caller knows it) caught up. Leaders come
+ * `leader rebalance`: partitions not being reassigned, led by someone other than their preferred
+ * leader, where the preferred leader is unfenced and (per `isr`, when the caller knows it) caught up. Leaders come
  * from the partitions at runtime, so the caller passes them in.
  */
 export function preferredLeaderMoves(
@@ -262,6 +263,8 @@ export function preferredLeaderMoves(
   const moves: LeaderMove[] = [];
   for (const t of image.topics()) {
     t.partitions.forEach((p, partition) => {
+      // A partition that is moving gets its leader from the reassignment, not from a rebalance.
+      if (p.reassignment) return;
       const preferred = p.replicas[0];
       const { leader, isr } = runtime(t.name, partition);
       if (leader === preferred || image.broker(preferred)?.fenced !== false) return;
