@@ -39,6 +39,25 @@ test("image snapshot - a restored image applies the rest of the log exactly as t
   assert.deepEqual(b.image.snapshot(), a.image.snapshot());
 });
 
+test("image snapshot - golden bytes of a small image", () => {
+  const log = new TestLog();
+  log.ok({ type: "registerBroker", brokerId: 1, incarnation: "i", rack: "a", endpoints: [] });
+  log.ok({ type: "unfenceBroker", brokerId: 1, brokerEpoch: 1 });
+  log.ok({ type: "createTopic", topic: "t", topicId: topicId(1), configs: { "retention.ms": "5" }, partitions: [{ partition: 0, replicas: [1] }] });
+  log.ok({ type: "registerBroker", brokerId: 2, incarnation: "j", endpoints: [] });
+  const golden = [
+    "94 01 04",                                   // [version 1, appliedIndex 4,
+    "92",                                         //  brokers:
+    "  96 01 a1 69 01 a1 61 90 c2",               //   [1, "i", epoch 1, "a", [], unfenced]
+    "  96 02 a1 6a 04 c0 90 c3",                  //   [2, "j", epoch 4, nil, [], fenced]
+    "91",                                         //  topics:
+    `  94 a1 74 d9 24 ${Buffer.from(topicId(1)).toString("hex")}`, // ["t", id,
+    "     91 92 ac 726574656e74696f6e2e6d73 a1 35", //  [["retention.ms", "5"]],
+    "     91 91 91 01",                           //    [[[1]]]]]
+  ].join(" ");
+  assert.equal(Buffer.from(log.image.snapshot()).toString("hex"), golden.replace(/\s+/g, ""));
+});
+
 test("image snapshot - states apply could never produce are refused", () => {
   const T = topicId(1);
   const cases: [string, unknown[], RegExp][] = [
