@@ -548,6 +548,8 @@ test("partition - chaos: kills, restarts and partitions under produce load lose 
       }
     }
   };
+  // Lossy, duplicating, reordering links on top of the kills, partitions and transfers.
+  c.faults.set({ dropRate: 0.02, duplicateRate: 0.02, delayMs: [0, 4] });
   const producers = [0, 1, 2, 3].map(producer);
   const ids = [...c.brokers.keys()];
   const until = Date.now() + 5000;
@@ -570,6 +572,7 @@ test("partition - chaos: kills, restarts and partitions under produce load lose 
     }
   }
   c.faults.heal();
+  c.faults.set({ dropRate: 0, duplicateRate: 0, delayMs: undefined });
   // Let the producers finish what they have in flight on a healthy cluster, then stop them.
   await new Promise((r) => setTimeout(r, 300));
   stop = true;
