@@ -40,8 +40,8 @@ export const METADATA_LIMITS = {
   incarnationBytes: 64,
 } as const;
 
-export const MAX_BROKER_ID = 2 ** 31 - 1;
-export const MAX_PARTITION = 2 ** 31 - 1;
+const MAX_BROKER_ID = 2 ** 31 - 1;
+const MAX_PARTITION = 2 ** 31 - 1;
 
 /** Where a broker can be reached besides NATS (metrics port, say). */
 export interface BrokerEndpoint {
@@ -183,7 +183,7 @@ export function topicIdProblem(id: string): string | undefined {
   return TOPIC_ID.test(id) ? undefined : `topic id "${id}" is not a lower-case UUID`;
 }
 
-export function brokerIdProblem(id: number): string | undefined {
+function brokerIdProblem(id: number): string | undefined {
   return Number.isInteger(id) && id >= 1 && id <= MAX_BROKER_ID ? undefined : `broker id ${id} is not an integer in [1, ${MAX_BROKER_ID}]`;
 }
 
@@ -221,7 +221,7 @@ export function configsProblem(configs: Readonly<Record<string, string>>): strin
   return undefined;
 }
 
-export function endpointsProblem(endpoints: readonly BrokerEndpoint[]): string | undefined {
+function endpointsProblem(endpoints: readonly BrokerEndpoint[]): string | undefined {
   if (endpoints.length > METADATA_LIMITS.endpointsPerBroker) return `${endpoints.length} endpoints, at most ${METADATA_LIMITS.endpointsPerBroker}`;
   const names = new Set<string>();
   for (const e of endpoints) {
