@@ -261,6 +261,17 @@ test("partition - fetch long-polls until new data arrives and cleans up on timeo
   await c.converge(7n);
   const res = await lin.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 0 });
   assert.equal(records(res.batches).length, 7);
+  // The same through a leader that serves read indexes from its lease.
+  const leaderId = leader.id;
+  await c.kill(leaderId);
+  const leased = await c.start(leaderId, { linearizableFetch: true, leaseRead: true });
+  await c.converge(7n);
+  const current = await c.leader();
+  await current.produce({ batch: batch("lease"), batchId: randomBytes(16), acks: "all" });
+  for (const r of [leased, current]) {
+    const got = await r.fetch({ offset: 7n, maxBytes: 1 << 20, maxWaitMs: 0 });
+    assert.deepEqual(records(got.batches).map((x) => x.value), ["lease#0", "lease#1", "lease#2"], `replica ${r.id} reads its own write`);
+  }
 });
 
 test("partition - leader killed: a new leader serves, acked batches stay once at their offsets, an in-flight retry gets its original offset", async (t) => {

@@ -43,9 +43,8 @@
  * synchronous reads — blocking, acceptable only for the rare catch-up of a lagging follower or
  * re-applying after a restart). Its membership at open is ours: the applied checkpoint's.
  *
- * Not built yet (see the report): snapshots / retention of the Raft log prefix (a log that starts
- * past index 1 is refused by `Storage.term`), metrics, follower fetch through the leader's read
- * index for non-linearizable reads, lease reads as an option of this class.
+ * Not built yet: snapshots of a partition (the replica never creates one and refuses a Ready that
+ * carries one, so retention must not delete a prefix Raft may still send), metrics.
  */
 import { mkdir, open as openFile, readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
@@ -146,8 +145,10 @@ export interface PartitionReplicaOptions {
   maxBatchBytes?: number;
   /** How long an acks=all/leader produce waits before TIMEOUT. Default 30 s. */
   produceTimeoutMs?: number;
-  /** Run a ReadIndex round before every fetch (linearizable reads). Default false. */
+  /** Run a ReadIndex round before every fetch (linearizable reads; followers ask the leader). Default false. */
   linearizableFetch?: boolean;
+  /** Serve read indexes from the leader's lease (shorter than the election timeout) instead of a heartbeat round. Default false. */
+  leaseRead?: boolean;
   /** The caller knows this replica existed before: an empty directory and LMDB mean a lost disk. */
   expectExisting?: boolean;
   /** Write the applied checkpoint every this many applied entries. Default 1000. */
@@ -301,6 +302,7 @@ export class PartitionReplica {
         maxSizePerMsg: Math.floor(o.router.transport.maxBatchBytes / 2),
         preVote: true,
         checkQuorum: true,
+        leaseRead: o.leaseRead ?? false,
         // Produce is leader-only: a proposal on a follower is refused, never forwarded.
         disableProposalForwarding: true,
       },
