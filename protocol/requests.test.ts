@@ -522,23 +522,23 @@ test("requests - fuzz: random, mutated and re-shaped inputs to every decoder onl
   const encodings = everyEncoding();
   // Every loop in the decoders is bounded by the input's length, so none can hang; tests do not time.
   let runs = 0;
-  const time = (type: RequestType, side: "request" | "response", input: Uint8Array, seed: number) => {
+  const fuzz = (type: RequestType, side: "request" | "response", input: Uint8Array, seed: number) => {
     decodeFuzzed(type, side, input, seed);
     runs++;
   };
   for (let seed = 1; seed <= 60; seed++) {
     const rand = prng(seed);
     for (const { type, side, bytes } of encodings) {
-      time(type, side, mutate(rand, bytes), seed);
+      fuzz(type, side, mutate(rand, bytes), seed);
       const tree = msgpackDecode(bytes, { useBigInt64: true });
-      time(type, side, msgpackEncode(mutateTree(rand, tree), { useBigInt64: true }), seed);
+      fuzz(type, side, msgpackEncode(mutateTree(rand, tree), { useBigInt64: true }), seed);
     }
     for (const type of REQUEST_TYPES) {
       for (const side of ["request", "response"] as const) {
-        time(type, side, randomBytes(rand, randInt(rand, 64)), seed);
+        fuzz(type, side, randomBytes(rand, randInt(rand, 64)), seed);
         // A valid envelope around random bytes reaches the body decoder.
         const head = side === "request" || rand() < 0.5 ? [0x93, 0x01, REQUEST_SPECS[type].id] : [0x93, 0x01, 0x00];
-        time(type, side, Uint8Array.from([...head, ...randomBytes(rand, randInt(rand, 48))]), seed);
+        fuzz(type, side, Uint8Array.from([...head, ...randomBytes(rand, randInt(rand, 48))]), seed);
       }
     }
   }
