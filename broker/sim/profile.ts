@@ -85,6 +85,8 @@ export interface Profile {
   proposeRate: number;
   readRate: number;
   confRate: number;
+  /** Probability that a new leader is asked for a membership change as soon as it is elected. */
+  confOnElection: number;
   transferRate: number;
   snapshotRate: number;
   /** Length of one fault phase in ticks. */
@@ -135,6 +137,7 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     proposeRate: rng.pick([0.3, 0.7, 1]),
     readRate: o.reads ? rng.pick([0.1, 0.3]) : 0,
     confRate: o.conf && !churn ? rng.pick([0.01, 0.05]) : 0,
+    confOnElection: o.conf && !churn ? rng.pick([0, 0.3]) : 0,
     transferRate: o.transfer ? rng.pick([0.002, 0.01, 0.03]) : 0,
     snapshotRate: o.snapshot ? rng.pick([0.01, 0.05]) : 0,
     faultTicks: rng.range(60, 200),

@@ -46,7 +46,9 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
     if (!faultPhase && recoveredAt < 0 && id >= firstFreshProposal) recoveredAt = cluster.now;
   };
   cluster.onLeader = (n) => {
-    if (faultPhase) faults.leaderElected(n);
+    if (!faultPhase) return;
+    faults.leaderElected(n);
+    workload.leaderElected(n);
   };
   cluster.onLeaderCommit = (n) => {
     if (faultPhase) faults.leaderCommitted(n);

@@ -1,4 +1,5 @@
 import { ConfChangeType, type ConfChange, type ConfChangeSingle } from "../../protocol/raft.js";
+import { StateRole } from "../raft/types.js";
 import type { Cluster } from "./cluster.js";
 import { encodeId, type SimNode } from "./node.js";
 import type { Profile } from "./profile.js";
@@ -24,6 +25,8 @@ export class Workload {
   private seenConfIndex = 0;
   private seenMembers: number[];
   private readonly everMember = new Set<number>();
+  /** A new leader an operator retries its membership change on. */
+  private retryOn: SimNode | undefined;
 
   constructor(
     private readonly cluster: Cluster,
@@ -40,7 +43,14 @@ export class Workload {
     if (faultPhase ? this.rng.chance(p.proposeRate) : this.cluster.now % HEAL_PROPOSE_EVERY === 0) this.propose();
     if (this.rng.chance(p.readRate)) this.read();
     if (this.rng.chance(p.snapshotRate)) this.snapshot();
-    if (faultPhase && this.rng.chance(p.confRate)) this.changeMembership();
+    if (this.retryOn !== undefined) {
+      if (faultPhase && this.retryOn.role === StateRole.Leader) this.changeMembership(this.retryOn);
+      this.retryOn = undefined;
+    }
+    if (faultPhase && this.rng.chance(p.confRate)) {
+      const leader = this.cluster.leader();
+      if (leader !== undefined) this.changeMembership(leader);
+    }
     if (faultPhase && this.rng.chance(p.transferRate)) this.transfer();
     this.retireRemoved();
   }
@@ -94,10 +104,18 @@ export class Workload {
     leader.try((raw) => raw.transferLeader(to));
   }
 
-  private changeMembership(): void {
+  /**
+   * An operator whose change was interrupted by a leader change retries it on the new leader at
+   * once, before that leader has committed anything of its own term: the window of Ongaro's
+   * single-server membership bug (`conf-before-noop`).
+   */
+  leaderElected(leader: SimNode): void {
+    // Deferred to this tick's workload: the leader is in the middle of handling a Ready.
+    if (this.rng.chance(this.profile.confOnElection)) this.retryOn = leader;
+  }
+
+  private changeMembership(leader: SimNode): void {
     const c = this.cluster;
-    const leader = c.leader();
-    if (leader === undefined) return;
     const conf = c.conf;
     if (conf.votersOutgoing.length > 0) {
       // Joint and not leaving on its own: the operator leaves explicitly.
