@@ -704,3 +704,24 @@ test("partition - the dedup window after a restart covers the most recent batche
   const old = await leader.produce({ batch: batch("w0"), batchId: ids[0], acks: "all" });
   assert.equal(old.baseOffset, 24n, "a batch older than the window is a new batch (the documented limit)");
 });
+
+test("partition - a replica that lost both its log and its LMDB state recovers only when told it existed", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  await leader.produce({ batch: batch("e"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(3n);
+  const victim = c.live().find((r) => !r.isLeader)!;
+  await c.kill(victim.id);
+  const b = c.brokers.get(victim.id)!;
+  rmSync(join(b.dir, "orders-0"), { recursive: true, force: true });
+  await b.store.removeGroup("orders/0");
+  await b.store.put("partition-replica", "orders/0", undefined);
+  const back = await c.start(victim.id, { expectExisting: true });
+  assert.equal(back.isRecovering, true, "nothing on disk, but the caller knows it was a member");
+  assert.equal(back.status().term, 0);
+  await leader.produce({ batch: batch("f"), batchId: randomBytes(16), acks: "all" });
+  await waitFor("recovery to finish", () => !back.isRecovering);
+  await c.converge(6n);
+  assert.deepEqual(Buffer.from(await fetchAll(back)), Buffer.from(await fetchAll(c.live().find((r) => r.isLeader)!)));
+});
