@@ -227,14 +227,14 @@ test("partition - bad batches are rejected with clear codes and nothing is appen
   assert.equal(follower.status().lastIndex, before.lastIndex);
 });
 
-test("partition - fetch long-polls until new data arrives and cleans up on timeout", async (t) => {
+// The polls wait far longer than the test may run: they can only finish by being woken.
+test("partition - fetch long-polls until new data arrives and cleans up on timeout", { timeout: 60_000 }, async (t) => {
   const c = new Cluster(t);
   await c.startAll();
   const leader = await c.leader();
   const follower = c.live().find((r) => !r.isLeader)!;
-  const started = Date.now();
-  const onLeader = leader.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 5000 });
-  const onFollower = follower.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 5000 });
+  const onLeader = leader.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 10 * 60_000 });
+  const onFollower = follower.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitMs: 10 * 60_000 });
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(leader.waitingFetches, 1);
   await leader.produce({ batch: batch("wake"), batchId: randomBytes(16), acks: "none" });
@@ -242,7 +242,6 @@ test("partition - fetch long-polls until new data arrives and cleans up on timeo
     assert.equal(res.highWatermark, 3n);
     assert.deepEqual(records(res.batches).map((r) => r.value), ["wake#0", "wake#1", "wake#2"]);
   }
-  assert.ok(Date.now() - started < 4000, "woken by the data, not by the timeout");
   // Nothing new: the poll times out empty and leaves no waiter behind.
   const empty = await leader.fetch({ offset: 3n, maxBytes: 1 << 20, maxWaitMs: 80 });
   assert.equal(empty.batches.length, 0);
@@ -663,22 +662,21 @@ test("partition - a leader hands off leadership before a graceful shutdown; noth
   assert.deepEqual(records(await fetchAll(next)).map((r) => r.offset), [...Array(18).keys()].map(BigInt));
 });
 
-test("partition - a pending read index fails fast with NOT_LEADER when the leader changes", async (t) => {
+// The read's own timeout is far longer than the test may run: it can only end at the leader change.
+test("partition - a pending read index fails fast with NOT_LEADER when the leader changes", { timeout: 60_000 }, async (t) => {
   const c = new Cluster(t);
   await c.startAll();
   const leader = await c.leader();
   const follower = c.live().find((r) => !r.isLeader)!;
   const others = [...c.brokers.keys()].filter((id) => id !== leader.id);
   c.faults.partition([leader.id], others);
-  const started = Date.now();
-  const read = follower.readIndex(20_000).then(
+  const read = follower.readIndex(10 * 60_000).then(
     () => "served",
     (e: unknown) => code(e),
   );
   await c.leader(leader.id);
   c.faults.heal();
   assert.equal(await read, "NOT_LEADER");
-  assert.ok(Date.now() - started < 10_000, "failed at the leader change, not at its timeout");
 });
 
 test("partition - the dedup window after a restart covers the most recent batches of the log", async (t) => {
