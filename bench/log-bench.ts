@@ -10,6 +10,7 @@
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { pino } from "pino";
 import { encodeRecordBatch, stampBatch, type RecordInput } from "../protocol/record-batch.js";
@@ -54,6 +55,8 @@ export interface LogBenchResult {
   fsyncP99Ms: number;
   /** The longest flush cycle: one disk stall delays every append behind it, so it drives p99. */
   fsyncMaxMs: number;
+  /** Event-loop delay p99 during the run: CPU starvation shows here, not in fsync times. */
+  loopDelayP99Ms: number;
   rawMbPerSec: number;
   /** With --rate: p99 of the plain write+fdatasync loop offered the same rate and batch size, same run. */
   rawP99Ms: number | null;
@@ -205,6 +208,8 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
     appends = 0;
     cycleMs.length = 0;
 
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const before = { ...committer.stats };
     const start = performance.now();
     const ticker = setInterval(() => {
@@ -240,6 +245,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       await Promise.all(pending);
     }
     const seconds = (performance.now() - start) / 1000;
+    loopDelay.disable();
     clearInterval(ticker);
     const fsyncs = committer.stats.fsyncs - before.fsyncs;
     const cycles = committer.stats.cycles - before.cycles;
@@ -270,6 +276,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       fsyncP50Ms: round(percentile(sortedCycles, 0.5), 3),
       fsyncP99Ms: round(percentile(sortedCycles, 0.99), 3),
       fsyncMaxMs: round(sortedCycles.length > 0 ? sortedCycles[sortedCycles.length - 1] : 0, 3),
+      loopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 3),
       rawMbPerSec: round(rawMbPerSec, 1),
       rawP99Ms: rawP99Ms === null ? null : round(rawP99Ms, 3),
     };
