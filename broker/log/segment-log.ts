@@ -18,7 +18,8 @@
  *    loop; appends that arrive meanwhile coalesce into the next write.
  * 3. When the write completes, the segment's in-memory state (length, index, last index/offset)
  *    moves forward, so readers only ever see whole frames, and the file is handed to the broker's
- *    GroupCommitter, which fdatasyncs it in its next flush cycle on a worker thread.
+ *    GroupCommitter, which fdatasyncs it on a worker thread in a flush cycle that starts after the
+ *    write (shared with every other file that is dirty by then).
  * 4. When that cycle finishes, every append covered by the write resolves, in append order.
  *
  * Any write or fsync failure is fail-stop (see `log-error.ts`): later appends are refused, nothing
@@ -28,7 +29,7 @@
  * last frame; others, and always the last segment, are scanned frame by frame with both CRCs. The
  * first bad frame ends the log: the file is cut there, later segments are deleted, and what was cut
  * is logged. Retention deletes whole segments from the front; suffix truncation (Raft conflicts)
- * cuts from a Raft index.
+ * cuts from a Raft index; compaction (in a worker) swaps rewritten sealed segments in by rename.
  */
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { writev } from "node:fs";
