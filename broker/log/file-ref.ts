@@ -26,10 +26,6 @@ export class FileRef {
     if (this.pins === 0 && this.closing) this.finishClose();
   }
 
-  get isClosing(): boolean {
-    return this.closed !== undefined;
-  }
-
   /** Closes the fd once every pin is released. Idempotent. */
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve, reject) => {

@@ -65,10 +65,6 @@ export class SegmentIndex {
     this.positions = new Float64Array(capacity);
   }
 
-  get size(): number {
-    return this.count;
-  }
-
   /** Called for every frame appended or scanned, in file order; keeps the ones the rules pick. */
   observe(offset: number, index: number, term: number, position: number): void {
     if (this.count > 0 && term === this.lastTerm && position - this.lastPointPosition < this.intervalBytes) return;

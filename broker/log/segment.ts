@@ -57,10 +57,6 @@ export class Segment {
     this.nextOffset = baseOffset;
   }
 
-  get isEmpty(): boolean {
-    return this.length === 0;
-  }
-
   /** Records a frame written (or found by a scan) at `position`, the segment's end. */
   addFrame(h: FrameHeader, position: number): void {
     this.index.observe(h.offset, h.index, h.term, position);
