@@ -5,7 +5,7 @@
 import { read, readSync } from "node:fs";
 import { decodeFrame, FRAME_HEADER_SIZE, FrameError, type FrameHeader } from "./frame.js";
 
-export function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+function readAt(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
     read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
   });

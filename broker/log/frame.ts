@@ -40,9 +40,9 @@ import { crc32c } from "@node-rs/crc32";
 import { iterateBatches, readBatchHeader, RECORD_BATCH_HEADER_SIZE, verifyBatchCrc } from "../../protocol/record-batch.js";
 
 export const FRAME_HEADER_SIZE = 52;
-export const FRAME_VERSION = 1;
+const FRAME_VERSION = 1;
 /** Bytes at the start of a record batch that its own CRC does not cover. */
-export const BATCH_UNCOVERED_PREFIX = 21;
+const BATCH_UNCOVERED_PREFIX = 21;
 /** No frame may be larger than this: a corrupt length must not make the scanner allocate gigabytes. */
 export const MAX_FRAME_SIZE = 64 * 1024 * 1024;
 

@@ -3,7 +3,7 @@ export { SegmentLog } from "./segment-log.js";
 export type { AppendEntry, CompactionOptions, CompactionReport, LogIo, RetentionPolicy, SegmentLogOptions, StoredEntry } from "./segment-log.js";
 export { CompactionPool } from "./compaction-pool.js";
 export { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
-export type { CommitterStats, Syncer } from "./group-committer.js";
+export type { CommitterStats, GroupCommitterOptions, Syncer } from "./group-committer.js";
 export { LogError, LogErrorCode } from "./log-error.js";
 export { RaftLogStorage, opaqueEntryCodec } from "./raft-storage.js";
 export type { EntryCodec, PersistWork, RaftLogStorageOptions, RaftStateStore, StoredSnapshot } from "./raft-storage.js";
