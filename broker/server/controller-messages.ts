@@ -1,0 +1,156 @@
+/**
+ * The broker ↔ controller-leader messages on the `controller` subject (broker-only in ops' NATS
+ * config): registration, heartbeats, forwarded admin writes, and the runtime lookup that describe
+ * requests use. protocol/requests.ts has client messages only, so these small ones live here.
+ *
+ * Wire: UTF-8 JSON objects `{ "v": 1, "type": …, … }`. Offsets travel as decimal strings. Every
+ * field is checked on decode (a broker-only subject is still not trusted to hold only our bytes);
+ * a message that fails gets `{ "error": WireError }` with INVALID_REQUEST.
+ */
+import { FlotillaError, type WireError } from "../../protocol/errors.js";
+
+export const CONTROLLER_WIRE_VERSION = 1;
+/** A message larger than this is refused before parsing. */
+const MAX_MESSAGE_BYTES = 8 << 20;
+
+/** One partition a broker leads, as it reports it: [topic, partition, term, highWatermark, logStartOffset]. */
+export type LedPartition = [topic: string, partition: number, term: number, highWatermark: string, logStartOffset: string];
+
+export type ControllerRequest =
+  | { type: "register"; brokerId: number; incarnation: string }
+  | { type: "heartbeat"; brokerId: number; brokerEpoch: number; appliedIndex: number; shuttingDown: boolean; led: LedPartition[] }
+  | { type: "createTopic"; topic: string; partitions: number; replicationFactor: number; configs: Record<string, string> }
+  | { type: "deleteTopic"; topic: string }
+  | { type: "runtime" };
+
+export type RegisterReply = { epoch: number } | { error: WireError };
+export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean } | { type: "register"; reason: string } | { error: WireError };
+/** `appliedIndex`: the metadata index of the record; a broker waits to have applied it before answering its client. */
+export type WriteReply = { appliedIndex: number } | { error: WireError };
+/** Leaders as the controller leader last heard them: [topic, partition, leader, highWatermark, logStartOffset]. */
+export type RuntimeReply = { controllerLeader: number; alive: number[]; partitions: Array<[string, number, number, string, string]> } | { error: WireError };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function encodeControllerMessage(message: object): Uint8Array {
+  return encoder.encode(JSON.stringify({ v: CONTROLLER_WIRE_VERSION, ...message }));
+}
+
+function bad(what: string): never {
+  throw new FlotillaError("INVALID_REQUEST", `controller message: ${what}`);
+}
+
+function parseObject(bytes: Uint8Array): Record<string, unknown> {
+  if (!(bytes instanceof Uint8Array)) bad("not bytes");
+  if (bytes.length > MAX_MESSAGE_BYTES) bad(`${bytes.length} bytes, at most ${MAX_MESSAGE_BYTES}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(decoder.decode(bytes));
+  } catch {
+    bad("not UTF-8 JSON");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) bad("not a JSON object");
+  const o = v as Record<string, unknown>;
+  if (o.v !== CONTROLLER_WIRE_VERSION) throw new FlotillaError("UNSUPPORTED_VERSION", `controller message: version ${String(o.v)}, this broker speaks ${CONTROLLER_WIRE_VERSION}`);
+  return o;
+}
+
+const isInt = (v: unknown, min: number, max = 2 ** 31 - 1): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
+const isDecimal = (v: unknown): v is string => typeof v === "string" && /^(0|[1-9][0-9]{0,18})$/.test(v);
+
+function int(o: Record<string, unknown>, k: string, min: number, max?: number): number {
+  const v = o[k];
+  if (!isInt(v, min, max)) bad(`${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function text(o: Record<string, unknown>, k: string, maxLength = 1024): string {
+  const v = o[k];
+  if (typeof v !== "string" || v.length === 0 || v.length > maxLength) bad(`${k} must be a non-empty string of at most ${maxLength} characters`);
+  return v;
+}
+
+function ledList(v: unknown): LedPartition[] {
+  if (!Array.isArray(v) || v.length > 1_000_000) bad("led must be a list");
+  return v.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 5 || typeof e[0] !== "string" || e[0].length === 0 || e[0].length > 249) bad(`led[${i}] is not [topic, partition, term, hw, lso]`);
+    if (!isInt(e[1], 0) || !isInt(e[2], 0, Number.MAX_SAFE_INTEGER) || !isDecimal(e[3]) || !isDecimal(e[4])) bad(`led[${i}] has a bad number`);
+    return e as LedPartition;
+  });
+}
+
+/** Decodes a request on the controller subject. Throws FlotillaError (INVALID_REQUEST, UNSUPPORTED_VERSION). */
+export function decodeControllerRequest(bytes: Uint8Array): ControllerRequest {
+  const o = parseObject(bytes);
+  switch (o.type) {
+    case "register":
+      return { type: "register", brokerId: int(o, "brokerId", 1), incarnation: text(o, "incarnation", 64) };
+    case "heartbeat":
+      if (typeof o.shuttingDown !== "boolean") bad("shuttingDown must be a boolean");
+      return {
+        type: "heartbeat",
+        brokerId: int(o, "brokerId", 1),
+        brokerEpoch: int(o, "brokerEpoch", 1, Number.MAX_SAFE_INTEGER),
+        appliedIndex: int(o, "appliedIndex", 0, Number.MAX_SAFE_INTEGER),
+        shuttingDown: o.shuttingDown,
+        led: ledList(o.led),
+      };
+    case "createTopic": {
+      const configs = o.configs;
+      if (configs === null || typeof configs !== "object" || Array.isArray(configs) || Object.values(configs).some((x) => typeof x !== "string")) {
+        bad("configs must be an object of strings");
+      }
+      return {
+        type: "createTopic",
+        topic: text(o, "topic", 249),
+        partitions: int(o, "partitions", 1),
+        replicationFactor: int(o, "replicationFactor", 1),
+        configs: configs as Record<string, string>,
+      };
+    }
+    case "deleteTopic":
+      return { type: "deleteTopic", topic: text(o, "topic", 249) };
+    case "runtime":
+      return { type: "runtime" };
+    default:
+      bad(`unknown type ${JSON.stringify(o.type)}`);
+  }
+}
+
+function wireError(o: Record<string, unknown>): WireError | undefined {
+  const e = o.error;
+  if (e === undefined) return undefined;
+  if (e === null || typeof e !== "object" || !isInt((e as WireError).id, 1) || typeof (e as WireError).message !== "string") bad("error is malformed");
+  return e as WireError;
+}
+
+/** Decodes the controller's reply; an `{ error }` reply throws it as a FlotillaError. */
+export function decodeControllerReply<T>(bytes: Uint8Array, check: (o: Record<string, unknown>) => T): T {
+  const o = parseObject(bytes);
+  const e = wireError(o);
+  if (e) throw FlotillaError.fromWire(e);
+  return check(o);
+}
+
+export const replyChecks = {
+  register: (o: Record<string, unknown>) => ({ epoch: int(o, "epoch", 1, Number.MAX_SAFE_INTEGER) }),
+  heartbeat: (o: Record<string, unknown>): { type: "accepted"; fenced: boolean } | { type: "register"; reason: string } => {
+    if (o.type === "accepted" && typeof o.fenced === "boolean") return { type: "accepted", fenced: o.fenced };
+    if (o.type === "register" && typeof o.reason === "string") return { type: "register", reason: o.reason };
+    bad("heartbeat reply is malformed");
+  },
+  write: (o: Record<string, unknown>) => ({ appliedIndex: int(o, "appliedIndex", 0, Number.MAX_SAFE_INTEGER) }),
+  runtime: (o: Record<string, unknown>) => {
+    const controllerLeader = int(o, "controllerLeader", 1);
+    if (!Array.isArray(o.alive) || o.alive.some((x) => !isInt(x, 1))) bad("alive must be broker ids");
+    const partitions = o.partitions;
+    if (!Array.isArray(partitions)) bad("partitions must be a list");
+    for (const p of partitions) {
+      if (!Array.isArray(p) || p.length !== 5 || typeof p[0] !== "string" || !isInt(p[1], 0) || !isInt(p[2], 1) || !isDecimal(p[3]) || !isDecimal(p[4])) {
+        bad("partitions entry is malformed");
+      }
+    }
+    return { controllerLeader, alive: o.alive as number[], partitions: partitions as Array<[string, number, number, string, string]> };
+  },
+};

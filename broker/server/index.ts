@@ -1,0 +1,10 @@
+/**
+ * The public face of broker/server: the broker process. `ops/cli.ts` (`flotilla broker`) calls
+ * `runBrokerProcess(parseBrokerArgs(argv))` or `runBrokerProcess(argv)`; tests and the embedded
+ * dev cluster use `Broker.start(options)` / `broker.stop()`.
+ */
+export { Broker, METADATA_TOPIC } from "./broker.js";
+export { runBrokerProcess, type BrokerProcess } from "./process.js";
+export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
+export { BrokerMetrics } from "./metrics.js";
+export { CONTROLLER_WIRE_VERSION } from "./controller-messages.js";

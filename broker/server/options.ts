@@ -1,0 +1,147 @@
+/**
+ * A broker process's options: what `flotilla broker --id N --dir DIR --controllers 1,2,3 [--nats URL]
+ * [--cluster NAME] [--metrics-port P]` says (CONTRACTS.md), plus knobs for tests. Validated at
+ * construction, every problem reported at once.
+ */
+import type { Logger } from "pino";
+import { clusterNameProblem } from "../../protocol/subjects.js";
+
+export interface BrokerOptions {
+  /** This broker's id: a positive integer, its Raft node id in every group it hosts. */
+  id: number;
+  /** Where the broker keeps everything: `state/` (LMDB), `metadata/` (the metadata log, controllers only), `partitions/`. */
+  dir: string;
+  /** The controller quorum: the voters of the metadata group, fixed at bootstrap. The same list on every broker. */
+  controllers: number[];
+  /** Default nats://127.0.0.1:4222. */
+  nats?: string;
+  /** NATS user and password (the `broker` user of ops' secure config). */
+  natsUser?: string;
+  natsPassword?: string;
+  /** Default "flotilla". */
+  cluster?: string;
+  /** Serve GET /metrics on this port (0: any free port; absent: no HTTP server). */
+  metricsPort?: number;
+  /** Default: pino JSON on stdout at FLOTILLA_LOG_LEVEL or "info". */
+  logger?: Logger;
+  /** Milliseconds per Raft tick (every group). Default 100. */
+  tickMs?: number;
+  /** How often a broker heartbeats to the controller. Default 500 ms. */
+  heartbeatMs?: number;
+  /** A broker not heard from for this long is fenced. Default 6000 ms. */
+  sessionTimeoutMs?: number;
+  /** How long graceful shutdown waits for leadership to move away. Default 5000 ms. */
+  shutdownHandOffMs?: number;
+}
+
+export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, "logger" | "metricsPort" | "natsUser" | "natsPassword">> {
+  logger?: Logger;
+  metricsPort?: number;
+  natsUser?: string;
+  natsPassword?: string;
+}
+
+export const BROKER_DEFAULTS = {
+  nats: "nats://127.0.0.1:4222",
+  cluster: "flotilla",
+  tickMs: 100,
+  heartbeatMs: 500,
+  sessionTimeoutMs: 6000,
+  shutdownHandOffMs: 5000,
+} as const;
+
+const positiveInt = (v: unknown): boolean => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
+
+export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
+  const problems: string[] = [];
+  if (!positiveInt(o.id) || o.id > 2 ** 31 - 1) problems.push(`--id ${o.id} must be an integer from 1 to 2147483647`);
+  if (typeof o.dir !== "string" || o.dir.length === 0) problems.push("--dir is required");
+  if (!Array.isArray(o.controllers) || o.controllers.length === 0) problems.push("--controllers is required (e.g. 1,2,3)");
+  else {
+    if (o.controllers.some((c) => !positiveInt(c))) problems.push(`--controllers ${o.controllers.join(",")} must be positive integer broker ids`);
+    if (new Set(o.controllers).size !== o.controllers.length) problems.push(`--controllers ${o.controllers.join(",")} lists a broker twice`);
+  }
+  const cluster = o.cluster ?? BROKER_DEFAULTS.cluster;
+  const cp = clusterNameProblem(cluster);
+  if (cp) problems.push(`--cluster: ${cp}`);
+  if (o.metricsPort !== undefined && (!Number.isSafeInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) {
+    problems.push(`--metrics-port ${o.metricsPort} must be a port number (0 picks a free one)`);
+  }
+  for (const k of ["tickMs", "heartbeatMs", "sessionTimeoutMs", "shutdownHandOffMs"] as const) {
+    if (o[k] !== undefined && !positiveInt(o[k])) problems.push(`${k} ${o[k]} must be a positive integer`);
+  }
+  const heartbeatMs = o.heartbeatMs ?? BROKER_DEFAULTS.heartbeatMs;
+  const sessionTimeoutMs = o.sessionTimeoutMs ?? BROKER_DEFAULTS.sessionTimeoutMs;
+  if (sessionTimeoutMs <= 2 * heartbeatMs) problems.push(`sessionTimeoutMs ${sessionTimeoutMs} must be more than two heartbeats (${heartbeatMs} ms each)`);
+  if (problems.length > 0) throw new RangeError(`invalid broker options: ${problems.join("; ")}`);
+  return {
+    id: o.id,
+    dir: o.dir,
+    controllers: [...o.controllers].sort((a, b) => a - b),
+    nats: o.nats ?? BROKER_DEFAULTS.nats,
+    cluster,
+    tickMs: o.tickMs ?? BROKER_DEFAULTS.tickMs,
+    heartbeatMs,
+    sessionTimeoutMs,
+    shutdownHandOffMs: o.shutdownHandOffMs ?? BROKER_DEFAULTS.shutdownHandOffMs,
+    ...(o.logger && { logger: o.logger }),
+    ...(o.metricsPort !== undefined && { metricsPort: o.metricsPort }),
+    ...(o.natsUser !== undefined && { natsUser: o.natsUser }),
+    ...(o.natsPassword !== undefined && { natsPassword: o.natsPassword }),
+  };
+}
+
+/**
+ * Parses `--id 1 --dir d --controllers 1,2,3 --nats URL --cluster NAME --metrics-port P` (also
+ * `--flag=value`). Throws RangeError naming every problem. Unknown flags are problems too.
+ */
+export function parseBrokerArgs(argv: readonly string[]): BrokerOptions {
+  const values = new Map<string, string>();
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) problems.push(`--${name} needs a value`);
+    else values.set(name, value);
+  }
+  const known = new Set(["id", "dir", "controllers", "nats", "cluster", "metrics-port", "nats-user", "nats-password"]);
+  for (const k of values.keys()) if (!known.has(k)) problems.push(`unknown flag --${k}`);
+  const int = (name: string): number | undefined => {
+    const v = values.get(name);
+    if (v === undefined) return undefined;
+    if (!/^[0-9]+$/.test(v)) {
+      problems.push(`--${name} "${v}" is not a non-negative integer`);
+      return undefined;
+    }
+    return Number(v);
+  };
+  const id = int("id");
+  const metricsPort = int("metrics-port");
+  const controllersText = values.get("controllers");
+  let controllers: number[] = [];
+  if (controllersText !== undefined) {
+    const parts = controllersText.split(",").map((s) => s.trim());
+    if (parts.some((p) => !/^[0-9]+$/.test(p))) problems.push(`--controllers "${controllersText}" must be broker ids separated by commas, e.g. 1,2,3`);
+    else controllers = parts.map(Number);
+  }
+  if (id === undefined && !problems.some((p) => p.includes("--id"))) problems.push("--id is required");
+  if (!values.has("dir")) problems.push("--dir is required");
+  if (controllersText === undefined) problems.push("--controllers is required (e.g. 1,2,3)");
+  if (problems.length > 0) throw new RangeError(`flotilla broker: ${problems.join("; ")}`);
+  return {
+    id: id!,
+    dir: values.get("dir")!,
+    controllers,
+    ...(values.has("nats") && { nats: values.get("nats")! }),
+    ...(values.has("cluster") && { cluster: values.get("cluster")! }),
+    ...(metricsPort !== undefined && { metricsPort }),
+    ...(values.has("nats-user") && { natsUser: values.get("nats-user")! }),
+    ...(values.has("nats-password") && { natsPassword: values.get("nats-password")! }),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Broker - a 3-broker cluster in this process over a real nats-server (NatsTransport for Raft,
+ * protocol/requests.ts on the wire): controller election and registration, topic create/describe,
+ * produce and fetch over NATS, bad input answered with clear errors while the brokers keep serving.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { encode as encodeMsgpack } from "@msgpack/msgpack";
+import { FlotillaError } from "../protocol/errors.js";
+import { decodeRecords, encodeRecordBatch, iterateBatches } from "../protocol/record-batch.js";
+import { decodeResponse, encodeRequest } from "../protocol/requests.js";
+import { subjects } from "../protocol/subjects.js";
+import type { Broker } from "../broker/server/index.js";
+import { CLUSTER, RawClient, eventually, natsAndDir, startBrokers, type TestNats } from "./broker-fixtures.js";
+
+describe("broker - a 3-broker cluster over NATS", () => {
+  let env: TestNats;
+  let brokers: Broker[] = [];
+  let client: RawClient;
+
+  before(async () => {
+    env = await natsAndDir();
+    brokers = await startBrokers(env, [1, 2, 3]);
+    client = await RawClient.connect(env.server.url);
+  });
+
+  after(async () => {
+    await client?.close();
+    await Promise.all(brokers.map((b) => b.stop()));
+    await env?.close();
+  });
+
+  it("elects a controller and registers every broker (alive, unfenced)", async () => {
+    const cluster = await eventually("3 alive unfenced brokers", async () => {
+      const d = await client.admin("describeCluster", {});
+      return d.controllerLeader !== undefined && d.brokers.length === 3 && d.brokers.every((b) => b.alive && !b.fenced) ? d : undefined;
+    });
+    assert.deepEqual(cluster.brokers.map((b) => b.id), [1, 2, 3]);
+    assert.ok([1, 2, 3].includes(cluster.controllerLeader!));
+  });
+
+  it("creates a topic of 3 partitions, RF 3, and every partition gets a leader", async () => {
+    await client.admin("createTopic", { topic: "orders", partitions: 3, replicationFactor: 3, configs: {} }, 20_000);
+    const d = await eventually("a leader for every partition", async () => {
+      const r = await client.admin("describeTopic", { topic: "orders" });
+      return r.description.partitions.length === 3 && r.description.partitions.every((p) => p.leader !== undefined) ? r.description : undefined;
+    });
+    for (const p of d.partitions) assert.deepEqual([...p.replicas].sort(), [1, 2, 3]);
+    assert.deepEqual((await client.admin("listTopics", {})).topics, ["orders"]);
+    const again = await client.call("createTopic", subjects.admin(CLUSTER), { topic: "orders", partitions: 1, replicationFactor: 1, configs: {} });
+    assert.equal(again.error && FlotillaError.fromWire(again.error).code, "TOPIC_EXISTS");
+  });
+
+  it("produces over NATS and fetches back the same bytes at the right offsets", async () => {
+    const produced: Array<{ partition: number; offset: bigint; value: string }> = [];
+    for (let i = 0; i < 30; i++) {
+      const partition = i % 3;
+      const value = `record-${i}`;
+      const batch = encodeRecordBatch([{ key: null, value: Buffer.from(value) }]);
+      const res = await eventually("produce accepted", async () => {
+        const r = await client.call("produce", subjects.produce(CLUSTER, "orders", partition), {
+          topic: "orders",
+          partition,
+          acks: "all",
+          timeoutMs: 10_000,
+          batchId: randomBytes(16),
+          batch,
+        });
+        if (r.error) throw FlotillaError.fromWire(r.error);
+        return r;
+      });
+      produced.push({ partition, offset: res.baseOffset, value });
+    }
+    for (let partition = 0; partition < 3; partition++) {
+      const mine = produced.filter((p) => p.partition === partition);
+      assert.deepEqual(mine.map((p) => p.offset), mine.map((_, i) => BigInt(i)), "offsets are dense from 0 per partition");
+      const res = await client.ok("fetch", subjects.fetch(CLUSTER, "orders", partition), {
+        topic: "orders",
+        partition,
+        offset: 0n,
+        maxBytes: 1 << 20,
+        minBytes: 1,
+        maxWaitMs: 1000,
+        consistency: "leader",
+      });
+      assert.equal(res.highWatermark, BigInt(mine.length));
+      const got: Array<{ offset: bigint; value: string }> = [];
+      for (const span of iterateBatches(res.batches)) {
+        for (const r of decodeRecords(res.batches.subarray(span.at, span.at + span.size))) got.push({ offset: r.offset, value: Buffer.from(r.value!).toString() });
+      }
+      assert.deepEqual(got, mine.map((p) => ({ offset: p.offset, value: p.value })));
+    }
+    // A retry of one batch id lands once.
+    const batchId = randomBytes(16);
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from("once") }]);
+    const req = { topic: "orders", partition: 0, acks: "all" as const, timeoutMs: 10_000, batchId, batch };
+    const first = await client.ok("produce", subjects.produce(CLUSTER, "orders", 0), req);
+    const second = await client.ok("produce", subjects.produce(CLUSTER, "orders", 0), req);
+    assert.equal(second.baseOffset, first.baseOffset);
+  });
+
+  it("answers malformed and wrong requests with clear errors, appends nothing, and keeps serving", async () => {
+    const produceSubject = subjects.produce(CLUSTER, "orders", 1);
+    const fetchReq = { topic: "orders", partition: 1, offset: 0n, maxBytes: 1 << 20, minBytes: 0, maxWaitMs: 0, consistency: "leader" as const };
+    const before = await client.ok("fetch", subjects.fetch(CLUSTER, "orders", 1), fetchReq);
+    const codeOf = async (subject: string, bytes: Uint8Array): Promise<string> => {
+      const r = decodeResponse("produce", await client.send(subject, bytes));
+      assert.ok(r.error, "an error reply");
+      const e = FlotillaError.fromWire(r.error);
+      assert.ok(e.message.length > 0);
+      return e.code;
+    };
+    // Garbage, valid msgpack of the wrong shape, an unknown type.
+    assert.equal(await codeOf(produceSubject, Buffer.from("not msgpack at all")), "INVALID_REQUEST");
+    assert.equal(await codeOf(produceSubject, encodeMsgpack([1, 1, ["x"]])), "INVALID_REQUEST");
+    assert.equal(await codeOf(produceSubject, encodeMsgpack([1, 999, []])), "UNSUPPORTED_VERSION");
+    // A batch whose CRC is wrong.
+    const batch = encodeRecordBatch([{ key: null, value: Buffer.from("corrupt me") }]);
+    batch[batch.length - 1] ^= 0xff;
+    const corrupt = encodeRequest("produce", { topic: "orders", partition: 1, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch });
+    assert.equal(await codeOf(produceSubject, corrupt), "CORRUPT_BATCH");
+    // The request names another partition than its subject.
+    const good = encodeRecordBatch([{ key: null, value: Buffer.from("x") }]);
+    const misrouted = encodeRequest("produce", { topic: "orders", partition: 2, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch: good });
+    assert.equal(await codeOf(produceSubject, misrouted), "INVALID_REQUEST");
+    // Admin: an unknown topic, a fetch beyond the high watermark.
+    const unknown = await client.call("describeTopic", subjects.admin(CLUSTER), { topic: "nope" });
+    assert.equal(unknown.error && FlotillaError.fromWire(unknown.error).code, "UNKNOWN_TOPIC");
+    const far = await client.call("fetch", subjects.fetch(CLUSTER, "orders", 1), { ...fetchReq, offset: 1_000_000n });
+    assert.equal(far.error && FlotillaError.fromWire(far.error).code, "OFFSET_OUT_OF_RANGE");
+    assert.equal(far.highWatermark, before.highWatermark);
+    const garbageAdmin = decodeResponse("describeCluster", await client.send(subjects.admin(CLUSTER), randomBytes(100)));
+    assert.equal(garbageAdmin.error && FlotillaError.fromWire(garbageAdmin.error).code, "INVALID_REQUEST");
+    // Nothing was appended, and the partition still takes records.
+    const after = await client.ok("fetch", subjects.fetch(CLUSTER, "orders", 1), fetchReq);
+    assert.equal(after.highWatermark, before.highWatermark);
+    const ok = await client.ok("produce", produceSubject, { topic: "orders", partition: 1, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch: good });
+    assert.equal(ok.baseOffset, before.highWatermark);
+  });
+
+  it("serves Prometheus metrics from its own registry", async () => {
+    const text = await brokers[0].metrics.registry.metrics();
+    assert.match(text, /flotilla_requests_total/);
+    assert.match(text, /flotilla_raft_term\{[^}]*topic="orders"/);
+    assert.match(text, /flotilla_fsync_cycle_duration_seconds_bucket/);
+  });
+});
