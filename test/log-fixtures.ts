@@ -24,6 +24,13 @@ export function makeBatch(baseOffset: bigint, count: number, opts: { tag?: strin
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** One batch of (key, value) records at `baseOffset`; a null value is a tombstone. */
+export function keyedBatch(baseOffset: bigint, records: Array<[string, string | null]>, timestamp: number): Buffer {
+  const input: RecordInput[] = records.map(([k, v]) => ({ key: Buffer.from(k), value: v === null ? null : Buffer.from(v) }));
+  const bytes = encodeRecordBatch(input, { baseOffset, timestamp: BigInt(timestamp), producerId: 7n, producerEpoch: 1, baseSequence: Number(baseOffset) });
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = "flotilla-log-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,21 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeRecords, encodeRecordBatch, iterateBatches, type RecordInput } from "../../protocol/record-batch.js";
-import { capturingLogger, tempDir } from "../../test/log-fixtures.js";
-import { CompactionPool } from "./compaction-pool.js";
+import { decodeRecords, iterateBatches } from "../../protocol/record-batch.js";
+import { capturingLogger, keyedBatch, tempDir } from "../../test/log-fixtures.js";
+import { LogWorkerPool } from "./log-worker-pool.js";
 import { GroupCommitter, type Syncer } from "./group-committer.js";
 import { SegmentLog } from "./segment-log.js";
 
 const instantSyncer: Syncer = { parallelism: 1, sync: async () => [], close: async () => undefined };
 const DAY = 24 * 3600 * 1000;
 const now = 1_800_000_000_000;
-
-/** One batch of (key, value) records; a null value is a tombstone. */
-function batch(baseOffset: bigint, records: Array<[string, string | null]>, timestamp: number): Buffer {
-  const input: RecordInput[] = records.map(([k, v]) => ({ key: Buffer.from(k), value: v === null ? null : Buffer.from(v) }));
-  const bytes = encodeRecordBatch(input, { baseOffset, timestamp: BigInt(timestamp), producerId: 7n, producerEpoch: 1, baseSequence: Number(baseOffset) });
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 async function allRecords(log: SegmentLog): Promise<Array<[bigint, string, string | null]>> {
   const bytes = await log.read(log.logStartOffset, 1 << 24);
@@ -31,7 +24,7 @@ async function allRecords(log: SegmentLog): Promise<Array<[bigint, string, strin
 test("compaction - keeps the latest record per key at its offset, drops old tombstones, leaves the active segment", async (t) => {
   const dir = tempDir(t);
   const committer = new GroupCommitter(instantSyncer);
-  const pool = new CompactionPool();
+  const pool = new LogWorkerPool();
   t.after(() => pool.close());
   const log = await SegmentLog.open({ dir, committer, segmentBytes: 300, logger: capturingLogger().logger });
   const old = now - 3 * DAY;
@@ -47,7 +40,7 @@ test("compaction - keeps the latest record per key at its offset, drops old tomb
   let offset = 0n;
   for (const [i, records] of plan.entries()) {
     const ts = i === 4 || i === 5 ? now - 1000 : old;
-    await log.append([{ kind: "batch", index: ++index, term: i > 2 ? 2 : 1, batch: batch(offset, records, ts) }]);
+    await log.append([{ kind: "batch", index: ++index, term: i > 2 ? 2 : 1, batch: keyedBatch(offset, records, ts) }]);
     offset += BigInt(records.length);
     if (i === 2) await log.append([{ kind: "control", index: ++index, term: 2, entryType: 0, data: new Uint8Array(0) }]);
   }
@@ -89,10 +82,10 @@ async function allRecordsFrom(log: SegmentLog, offset: bigint): Promise<Array<[b
 
 test("compaction - entries above maxIndex are neither compacted nor trusted as newer", async (t) => {
   const committer = new GroupCommitter(instantSyncer);
-  const pool = new CompactionPool();
+  const pool = new LogWorkerPool();
   t.after(() => pool.close());
   const log = await SegmentLog.open({ dir: tempDir(t), committer, segmentBytes: 200, logger: capturingLogger().logger });
-  for (let i = 0; i < 6; i++) await log.append([{ kind: "batch", index: i + 1, term: 1, batch: batch(BigInt(i), [["k", `v${i}`]], now) }]);
+  for (let i = 0; i < 6; i++) await log.append([{ kind: "batch", index: i + 1, term: 1, batch: keyedBatch(BigInt(i), [["k", `v${i}`]], now) }]);
   // Only entries 1..2 are covered by a snapshot: v2.. might still be truncated, so v0 and v1
   // compete only with each other.
   await log.compact({ pool, maxIndex: 2, now, tombstoneRetentionMs: DAY });
@@ -102,14 +95,14 @@ test("compaction - entries above maxIndex are neither compacted nor trusted as n
 
 test("compaction - appends go on while a compaction runs", async (t) => {
   const committer = new GroupCommitter(instantSyncer);
-  const pool = new CompactionPool();
+  const pool = new LogWorkerPool();
   t.after(() => pool.close());
   const log = await SegmentLog.open({ dir: tempDir(t), committer, segmentBytes: 4096, logger: capturingLogger().logger });
   let index = 0;
-  for (let i = 0; i < 200; i++) await log.append([{ kind: "batch", index: ++index, term: 1, batch: batch(BigInt(i), [[`k${i % 10}`, `v${i}`]], now) }]);
+  for (let i = 0; i < 200; i++) await log.append([{ kind: "batch", index: ++index, term: 1, batch: keyedBatch(BigInt(i), [[`k${i % 10}`, `v${i}`]], now) }]);
   const compaction = log.compact({ pool, maxIndex: log.lastIndex, now, tombstoneRetentionMs: DAY });
   const appends: Array<Promise<void>> = [];
-  for (let i = 200; i < 260; i++) appends.push(log.append([{ kind: "batch", index: ++index, term: 1, batch: batch(BigInt(i), [[`k${i % 10}`, `v${i}`]], now) }]));
+  for (let i = 200; i < 260; i++) appends.push(log.append([{ kind: "batch", index: ++index, term: 1, batch: keyedBatch(BigInt(i), [[`k${i % 10}`, `v${i}`]], now) }]));
   await Promise.all([compaction, ...appends]);
   const records = await allRecords(log);
   assert.equal(records[records.length - 1][0], 259n);

@@ -26,7 +26,7 @@
  * Appends therefore never checksum record bytes twice, and a scan that checks both CRCs has checked
  * every byte of the file.
  *
- * A compacted frame replaces a batch frame when compaction (`compaction-worker.ts`) removed some
+ * A compacted frame replaces a batch frame when compaction (`compaction.ts`) removed some
  * of its records: same Raft index, term and `offset` (the original base offset, so segment names
  * and index points stay valid), and a payload of zero or more whole batches holding the surviving
  * records at their original offsets. Compaction is not the hot path, so its frame CRC simply covers

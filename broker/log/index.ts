@@ -1,7 +1,8 @@
 /** The public face of broker/log: the partition log, its group committer, and their errors. */
 export { SegmentLog } from "./segment-log.js";
 export type { AppendEntry, CompactionOptions, CompactionReport, LogIo, RetentionPolicy, SegmentLogOptions, StoredEntry } from "./segment-log.js";
-export { CompactionPool } from "./compaction-pool.js";
+export { LogWorkerPool } from "./log-worker-pool.js";
+export type { BatchIdEntry } from "./batch-id-scan.js";
 export { GroupCommitter, PiscinaSyncer } from "./group-committer.js";
 export type { CommitterStats, GroupCommitterOptions, Syncer } from "./group-committer.js";
 export { LogError, LogErrorCode } from "./log-error.js";

@@ -40,8 +40,9 @@ import { fileSize, FileRef, openFileRef, truncateFile } from "./file-ref.js";
 import { encodeFrame, FrameKind, frameBatchId, FRAME_HEADER_SIZE, type FrameHeader, type FrameInput } from "./frame.js";
 import { FrameScanner } from "./frame-scanner.js";
 import type { GroupCommitter } from "./group-committer.js";
-import type { CompactionPool } from "./compaction-pool.js";
-import { COMPACTING_SUFFIX } from "./compaction-worker.js";
+import type { LogWorkerPool } from "./log-worker-pool.js";
+import type { BatchIdEntry } from "./batch-id-scan.js";
+import { COMPACTING_SUFFIX } from "./compaction.js";
 import { ioError, LogError, LogErrorCode } from "./log-error.js";
 import { Segment, INDEX_SUFFIX, indexPath, parseSegmentName, SEGMENT_SUFFIX, segmentPath } from "./segment.js";
 import { SegmentIndex } from "./segment-index.js";
@@ -92,7 +93,7 @@ export interface SegmentLogOptions {
 }
 
 export interface CompactionOptions {
-  pool: CompactionPool;
+  pool: LogWorkerPool;
   /** Highest Raft index covered by a snapshot (committed, never read by Raft again). */
   maxIndex: number;
   now: number;
@@ -623,7 +624,7 @@ export class SegmentLog {
       eligible.push(seg);
     }
     if (eligible.length === 0) return { segmentsRewritten: 0, recordsRemoved: 0 };
-    const results = await options.pool.run({
+    const results = await options.pool.compact({
       segments: eligible.map((s) => ({ path: s.path, length: s.length })),
       newer: this.segments.slice(eligible.length).map((s) => ({ path: s.path, length: s.length })),
       maxIndex: options.maxIndex,
@@ -659,6 +660,17 @@ export class SegmentLog {
     });
     if (report.segmentsRewritten > 0) this.log.info({ ...report }, "compacted log segments");
     return report;
+  }
+
+  /**
+   * The batch ids of data entries from Raft index `fromIndex` on (committed or not), read in the
+   * worker pool: what a partition rebuilds its dedup index from on becoming leader, and what it
+   * puts in a snapshot. Entries appended with no batch id are left out.
+   */
+  scanBatchIds(pool: LogWorkerPool, fromIndex: number): Promise<BatchIdEntry[]> {
+    const first = this.segmentForIndex(Math.max(fromIndex, this.firstIndex));
+    const from = first ? this.segments.indexOf(first) : this.segments.length;
+    return pool.scanBatchIds({ segments: this.segments.slice(from).map((s) => ({ path: s.path, length: s.length })), fromIndex });
   }
 
   /**

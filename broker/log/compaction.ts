@@ -1,5 +1,6 @@
 /**
- * Piscina task: compacts sealed segments of a `cleanup.policy=compact` log, off the main thread.
+ * Compaction of sealed segments of a `cleanup.policy=compact` log; runs in the log worker pool
+ * (`log-worker.ts`), off the main thread.
  *
  * Pass 1 reads every committed record (the segments to compact, then newer segments up to
  * `maxIndex`) and keeps, per key, the offset of its latest record. Pass 2 rewrites each segment to
@@ -74,7 +75,7 @@ function keyOf(r: DecodedRecord): string | undefined {
   return r.key === null ? undefined : Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString("latin1");
 }
 
-export default async function compactSegments(task: CompactionTask): Promise<CompactedSegment[]> {
+export async function compactSegments(task: CompactionTask): Promise<CompactedSegment[]> {
   const latest = new Map<string, bigint>();
   const learn = (h: FrameHeader, frame: Buffer): boolean => {
     if (h.index > task.maxIndex) return false;
