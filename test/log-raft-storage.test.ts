@@ -223,5 +223,14 @@ test("raft storage - a three-node group replicates record batches with offsets a
     );
   }
   assert.equal(members[2].opened.log.nextOffset, nextOffset + 2n);
+
+  // Retention through the storage stops at the snapshot; after one, old segments may go.
+  const s3 = members[2].opened.storage;
+  assert.equal(await s3.enforceRetention({ now: Date.now(), retentionBytes: 1 }), 0, "no snapshot yet: nothing may go");
+  const snapIndex = s3.lastIndex() - 1;
+  await s3.createSnapshot(snapIndex, voters(ids), Buffer.from("p0"), { nextOffset: 0n, logStartOffset: 0n });
+  assert.ok((await s3.enforceRetention({ now: Date.now(), retentionBytes: 1 })) > 0);
+  assert.ok(members[2].opened.log.firstIndex <= snapIndex + 1);
+  assert.equal(s3.firstIndex(), snapIndex + 1);
   for (const m of members) await m.opened.close();
 });

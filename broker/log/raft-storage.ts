@@ -19,7 +19,7 @@
  */
 import { EntryType, type ConfState, type Entry, type HardState, type Snapshot } from "../../protocol/raft.js";
 import { LogError, LogErrorCode } from "./log-error.js";
-import type { AppendEntry, SegmentLog, StoredEntry } from "./segment-log.js";
+import type { AppendEntry, CompactionOptions, CompactionReport, RetentionPolicy, SegmentLog, StoredEntry } from "./segment-log.js";
 
 /** A snapshot as the state store keeps it (broker/state's SnapshotRecord). */
 export interface StoredSnapshot {
@@ -264,6 +264,16 @@ export class RaftLogStorage {
     this.snap = snapshot;
     this.snapPosition = position;
     return snapshot;
+  }
+
+  /** Retention on this group's log, never past the snapshot: Raft may still send those entries. */
+  enforceRetention(policy: Omit<RetentionPolicy, "maxIndex">): Promise<number> {
+    return this.log.enforceRetention({ ...policy, maxIndex: this.snap.meta.index });
+  }
+
+  /** Compaction of this group's log, only below the snapshot: Raft never reads those entries again. */
+  compact(options: Omit<CompactionOptions, "maxIndex">): Promise<CompactionReport> {
+    return this.log.compact({ ...options, maxIndex: this.snap.meta.index });
   }
 
   private pushTail(e: Entry): void {
