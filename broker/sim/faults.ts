@@ -28,17 +28,18 @@ export class Faults {
   /** One tick of a fault phase. */
   tick(): void {
     const c = this.cluster;
-    for (const [id, at] of this.restartAt) {
-      if (at > c.now) continue;
-      this.restartAt.delete(id);
-      const n = c.nodes.get(id);
-      if (n !== undefined && !n.up && !c.retired.has(id)) c.restart(n);
-    }
+    // Crashes first, so that a node given no downtime reboots within the same tick.
     for (const [id, { at, down, dropSent }] of this.crashAt) {
       if (at > c.now) continue;
       this.crashAt.delete(id);
       const n = c.nodes.get(id);
       if (n !== undefined && n.up) this.crash(n, down, dropSent);
+    }
+    for (const [id, at] of this.restartAt) {
+      if (at > c.now) continue;
+      this.restartAt.delete(id);
+      const n = c.nodes.get(id);
+      if (n !== undefined && !n.up && !c.retired.has(id)) c.restart(n);
     }
     if (c.network.healExpired(c.now)) {
       c.trace.note(c.now, "partition healed");
@@ -64,7 +65,7 @@ export class Faults {
    */
   leaderCommitted(n: SimNode): void {
     // The crash waits for the end of the tick: the node is in the middle of handling a Ready.
-    if (this.rng.chance(this.profile.freshLeaderCrash)) this.scheduleCrash(n, 0, this.downTicks(), true);
+    if (this.rng.chance(this.profile.firstCommitCrash)) this.scheduleCrash(n, 0, this.downTicks(), true);
     else if (this.rng.chance(this.profile.freshLeaderIsolate)) this.isolate(n, "leader after its first commit");
   }
 
@@ -73,9 +74,9 @@ export class Faults {
    * which a node that answers before persisting (`no-persist-vote`) forgets whom it voted for.
    */
   voted(n: SimNode): void {
-    // Its reply is on the wire, its fsync is not; restarted at once (a supervisor), it is back in
-    // time for another candidate's request.
-    if (this.rng.chance(this.profile.voterCrash)) this.scheduleCrash(n, 0, 1, false);
+    // Its reply is on the wire, its fsync is not; rebooted at once (a supervisor), it is back in
+    // time for another candidate's request, or a late copy of one.
+    if (this.rng.chance(this.profile.voterCrash)) this.scheduleCrash(n, 0, 0, false);
   }
 
   /**

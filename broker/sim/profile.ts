@@ -54,10 +54,10 @@ export function replayCommand(seed: number, o: SimOptions): string {
 /**
  * One seed's personality. Seeds differ in how hostile the world is and how the core is tuned, so
  * that a few thousand seeds cover both gentle runs (long stable leaderships, deep pipelines) and the
- * narrow shapes the known bugs need: one-entry App messages and fresh-leader crashes (Figure 8),
- * crashes inside the fsync window (lost votes), partial partitions during membership changes.
+ * narrow shapes the known bugs need (see FLAVORS).
  */
 export interface Profile {
+  flavor: Flavor;
   electionTick: number;
   heartbeatTick: number;
   preVote: boolean;
@@ -73,6 +73,8 @@ export interface Profile {
   crashRate: number;
   /** Probability that a node crashes within a few ticks of becoming leader. */
   freshLeaderCrash: number;
+  /** Probability that a leader crashes right after its first commit in its term. */
+  firstCommitCrash: number;
   /** Probability that a node crashes in the tick it grants a vote. */
   voterCrash: number;
   maxDownTicks: number;
@@ -95,20 +97,32 @@ export interface Profile {
 
 export const ELECTION_TICK = 10;
 
+/**
+ * What a seed's faults aim at. Every flavor runs every fault; each also sharpens the few that
+ * build one family of dangerous states, so that a few thousand seeds reach all of them:
+ * - churn: a fixed membership whose new leaders are cut off at election or die at their first
+ *   commit, so terms pile up with entries stranded on one node each (the logs of Raft's
+ *   Figure 8, the only place where committing an old term's entry by counting replicas loses it);
+ * - membership: frequent changes, retried on every new leader, with partitions as they apply;
+ * - votes: nodes that crash right after granting a vote, and more clusters without pre-vote.
+ */
+export const FLAVORS = ["mixed", "churn", "membership", "votes"] as const;
+export type Flavor = (typeof FLAVORS)[number];
+
 export function drawProfile(rng: Rng, o: SimOptions): Profile {
+  const flavor = rng.pick<Flavor>(["mixed", "mixed", "churn", "churn", "membership", "membership", "votes"]);
+  const churn = flavor === "churn";
+  const membership = flavor === "membership";
+  const votes = flavor === "votes";
   const checkQuorum = rng.chance(0.75);
-  // "Leader churn" seeds keep a fixed membership and cut off or crash most new leaders right after
-  // they are elected or first commit, so that terms pile up with entries stranded on one node each:
-  // the logs of Raft's Figure 8, the only place where committing an old term's entry by counting
-  // replicas loses it.
-  const churn = rng.chance(0.3);
-  // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs too. A window
-  // of one one-entry App would make the pipe slower than the clients, so it gets a deeper window.
+  // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs. A window of
+  // one one-entry App would make the pipe slower than the clients, so it gets a deeper window.
   const oneEntryApps = churn || rng.chance(0.5);
   return {
+    flavor,
     electionTick: ELECTION_TICK,
     heartbeatTick: rng.range(1, 3),
-    preVote: rng.chance(churn ? 0.5 : 0.8),
+    preVote: rng.chance(churn || votes ? 0.5 : 0.8),
     checkQuorum,
     leaseRead: checkQuorum && rng.chance(0.3),
     maxSizePerMsg: oneEntryApps ? 1 : 1024,
@@ -116,30 +130,35 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     // Flow control bounds the backlog a partitioned leader builds, which a healed cluster must drain.
     maxUncommittedEntriesSize: rng.pick([32, 128]), // payloads are 4 bytes: 8 or 32 entries
     snapshotChunkSize: rng.range(8, 40),
+    // Votes seeds have a jittery network: late copies of vote requests reach rebooted voters.
     net: {
       loss: o.loss ? rng.pick([0, 0.01, 0.05, 0.1, 0.2]) : 0,
-      dup: o.dup ? rng.pick([0, 0.02, 0.1]) : 0,
-      reorder: o.reorder ? rng.pick([0, 0.02, 0.1]) : 0,
-      maxDelay: rng.range(1, 3),
-      longDelay: o.reorder ? rng.pick([0, 0.005, 0.02]) : 0,
+      dup: o.dup ? rng.pick(votes ? [0.1, 0.2] : [0, 0.02, 0.1]) : 0,
+      reorder: o.reorder ? rng.pick(votes ? [0.1] : [0, 0.02, 0.1]) : 0,
+      maxDelay: votes ? 3 : rng.range(1, 3),
+      longDelay: o.reorder ? rng.pick(votes ? [0.02] : [0, 0.005, 0.02]) : 0,
       maxLongDelay: 3 * ELECTION_TICK,
     },
     maxFsyncDelay: rng.range(1, 3),
     // Churn seeds aim their faults at leaders; background faults there mostly blur the shapes.
     crashRate: o.crash ? rng.pick(churn ? [0.002] : [0.002, 0.01, 0.03]) : 0,
-    freshLeaderCrash: o.crash ? rng.pick(churn ? [0.3, 0.6] : [0, 0.2]) : 0,
-    voterCrash: o.crash ? rng.pick([0, 0.1, 0.3]) : 0,
+    // In churn seeds a leader dies at its first commit rather than at its election, so that its
+    // stranded no-op survives on its disk.
+    freshLeaderCrash: o.crash && !churn ? rng.pick([0, 0.2]) : 0,
+    firstCommitCrash: o.crash ? rng.pick(churn ? [0.3, 0.6] : [0, 0.2]) : 0,
+    voterCrash: o.crash ? rng.pick(votes ? [0.3, 0.6] : [0, 0.1]) : 0,
     maxDownTicks: rng.pick([3, 20, 60]),
     partitionRate: o.partition ? rng.pick(churn ? [0.005] : [0.005, 0.02, 0.05]) : 0,
-    freshLeaderIsolate: o.partition ? rng.pick(churn ? [0.3, 0.6] : [0, 0.2]) : 0,
-    confPartition: o.partition ? rng.pick([0, 0.3, 0.6]) : 0,
-    maxPartitionTicks: rng.pick([10, 40, 100]),
+    freshLeaderIsolate: o.partition ? rng.pick(churn ? [0.5, 0.8] : [0, 0.2]) : 0,
+    confPartition: o.partition ? rng.pick(membership ? [0.3, 0.6] : [0, 0.3]) : 0,
+    maxPartitionTicks: rng.pick(churn ? [40, 100] : [10, 40, 100]),
     proposeRate: rng.pick([0.3, 0.7, 1]),
     readRate: o.reads ? rng.pick([0.1, 0.3]) : 0,
-    confRate: o.conf && !churn ? rng.pick([0.01, 0.05]) : 0,
-    confOnElection: o.conf && !churn ? rng.pick([0, 0.3]) : 0,
+    confRate: o.conf && !churn ? rng.pick(membership ? [0.05] : [0.01, 0.05]) : 0,
+    confOnElection: o.conf && !churn ? rng.pick(membership ? [0.3, 0.6] : [0, 0.3]) : 0,
     transferRate: o.transfer ? rng.pick([0.002, 0.01, 0.03]) : 0,
     snapshotRate: o.snapshot ? rng.pick([0.01, 0.05]) : 0,
-    faultTicks: rng.range(60, 200),
+    // Churn shapes take a few elections to build: their fault phases are long.
+    faultTicks: churn ? rng.range(150, 400) : rng.range(60, 200),
   };
 }

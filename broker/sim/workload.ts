@@ -5,7 +5,8 @@ import { encodeId, type SimNode } from "./node.js";
 import type { Profile } from "./profile.js";
 import type { Rng } from "./rng.js";
 
-const TRANSITIONS = ["auto", "joint-implicit", "joint-explicit"] as const;
+/** "auto" twice: it is the one a core that skips the joint phase (`single-step-joint`) gets wrong. */
+const TRANSITIONS = ["auto", "auto", "joint-implicit", "joint-explicit"] as const;
 /** Ticks between client proposals in a heal phase. */
 const HEAL_PROPOSE_EVERY = 4;
 
