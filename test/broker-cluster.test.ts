@@ -139,6 +139,42 @@ describe("broker - a 3-broker cluster over NATS", () => {
     assert.equal(ok.baseOffset, before.highWatermark);
   });
 
+  it("survives thousands of random and mutated requests (never INTERNAL, always an answer)", async () => {
+    const produceSubject = subjects.produce(CLUSTER, "orders", 2);
+    const fetchSubject = subjects.fetch(CLUSTER, "orders", 2);
+    const batch = encodeRecordBatch([{ key: Buffer.from("k"), value: Buffer.from("fuzz") }]);
+    const seeds: Array<[string, Uint8Array, "produce" | "fetch" | "describeTopic"]> = [
+      [produceSubject, encodeRequest("produce", { topic: "orders", partition: 2, acks: "all", timeoutMs: 2000, batchId: randomBytes(16), batch }), "produce"],
+      [fetchSubject, encodeRequest("fetch", { topic: "orders", partition: 2, offset: 0n, maxBytes: 4096, minBytes: 0, maxWaitMs: 0, consistency: "leader" }), "fetch"],
+      [subjects.admin(CLUSTER), encodeRequest("describeTopic", { topic: "zzzz" }), "describeTopic"],
+    ];
+    const codes = new Map<string, number>();
+    let n = 0;
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const [subject, seed, type] = seeds[n++ % seeds.length];
+          let bytes: Uint8Array;
+          const pick = Math.random();
+          if (pick < 0.2) bytes = randomBytes(Math.floor(Math.random() * 300));
+          else if (pick < 0.4) bytes = seed.subarray(0, Math.floor(Math.random() * seed.length));
+          else {
+            bytes = Buffer.from(seed);
+            for (let k = 1 + Math.floor(Math.random() * 3); k > 0; k--) bytes[Math.floor(Math.random() * bytes.length)] = Math.floor(Math.random() * 256);
+          }
+          const r = decodeResponse(type, await client.send(subject, bytes, 10_000));
+          const code = r.error ? FlotillaError.fromWire(r.error).code : "ok";
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+        }),
+      );
+    }
+    assert.equal(codes.get("INTERNAL"), undefined, `no internal errors: ${JSON.stringify([...codes])}`);
+    assert.ok((codes.get("INVALID_REQUEST") ?? 0) > 0);
+    // Still serving.
+    const ok = await client.ok("produce", produceSubject, { topic: "orders", partition: 2, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch });
+    assert.ok(ok.baseOffset >= 10n);
+  });
+
   it("serves Prometheus metrics from its own registry", async () => {
     const text = await brokers[0].metrics.registry.metrics();
     assert.match(text, /flotilla_requests_total/);

@@ -99,6 +99,9 @@ const REPLICA_CHECKPOINT_NS = "partition-replica";
 /** ApplyResults kept for proposers that come to read them after the apply loop passed. */
 const KEPT_RESULTS = 4096;
 const RECONCILE_EVERY_MS = 5000;
+/** A leader holds a partition this long before handing it to its preferred replica, and retries no sooner than the second. */
+const PREFERRED_MOVE_AFTER_MS = 10_000;
+const PREFERRED_MOVE_EVERY_MS = 60_000;
 
 interface LocalPartition {
   readonly topic: string;
@@ -108,6 +111,9 @@ interface LocalPartition {
   readonly replica: PartitionReplica;
   subs: Subscription[];
   offLeader: () => void;
+  /** When this replica last became leader (0: it does not lead), and when it last handed leadership to the preferred replica. */
+  leaderSince: number;
+  lastPreferredMove: number;
 }
 
 function keyOf(r: { topicId: string; partition: number }): string {
@@ -284,7 +290,10 @@ export class Broker {
       this.metadata = this.track({ topic: METADATA_TOPIC, topicId: "metadata", partition: METADATA_PARTITION, dir: join(o.dir, "metadata"), replica });
     }
     this.loops.push(this.followMetadata(), this.heartbeatLoop());
-    this.reconcileTimer = setInterval(() => this.scheduleReconcile(), RECONCILE_EVERY_MS);
+    this.reconcileTimer = setInterval(() => {
+      this.scheduleReconcile();
+      this.moveToPreferredLeaders();
+    }, RECONCILE_EVERY_MS);
     this.logger.info(
       { controllers: o.controllers, nats: o.nats, cluster: o.cluster, metricsPort: this.metricsPort, controller: this.metadata !== undefined },
       "broker started",
@@ -319,16 +328,20 @@ export class Broker {
   }
 
   /** Hooks leadership events: serve the partition's subjects exactly while the replica leads. */
-  private track(l: Omit<LocalPartition, "subs" | "offLeader">): LocalPartition {
-    const local: LocalPartition = { ...l, subs: [], offLeader: () => undefined };
+  private track(l: Omit<LocalPartition, "subs" | "offLeader" | "leaderSince" | "lastPreferredMove">): LocalPartition {
+    const local: LocalPartition = { ...l, subs: [], offLeader: () => undefined, leaderSince: 0, lastPreferredMove: 0 };
     local.offLeader = l.replica.onLeaderChange((e) => this.onLeaderChange(local, e));
-    if (l.replica.isLeader) this.serve(local);
+    if (l.replica.isLeader) {
+      local.leaderSince = Date.now();
+      this.serve(local);
+    }
     return local;
   }
 
   private onLeaderChange(l: LocalPartition, e: LeaderChange): void {
     this.metrics.leaderChanges.inc();
     this.logger.debug({ group: e.group, leader: e.leader, term: e.term }, "leader changed");
+    l.leaderSince = e.isLeader ? Date.now() : 0;
     if (e.isLeader) this.serve(l);
     else this.unserve(l);
     if (l === this.metadata) this.onControllerLeadership(e.isLeader);
@@ -371,6 +384,27 @@ export class Broker {
       for (let h = queue.shift(); h && !this.stopping; h = queue.shift()) await this.startReplica(h);
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+  }
+
+  /**
+   * Leadership spread: Raft elects whoever times out first, so leaders bunch up after a failure or
+   * a burst of creates. A partition led here for a while, whose preferred replica (the first in
+   * its replica set: placement spreads those evenly) is another unfenced broker in the group, hands
+   * leadership to it — at most once per PREFERRED_MOVE_EVERY_MS, so a preferred replica that cannot
+   * take over costs one aborted transfer now and then, never a flapping leader.
+   */
+  private moveToPreferredLeaders(): void {
+    if (this.stopping) return;
+    const now = Date.now();
+    for (const l of this.partitions.values()) {
+      if (l.leaderSince === 0 || now - l.leaderSince < PREFERRED_MOVE_AFTER_MS || now - l.lastPreferredMove < PREFERRED_MOVE_EVERY_MS) continue;
+      const preferred = this.image.topic(l.topic)?.partitions[l.partition]?.replicas[0];
+      if (preferred === undefined || preferred === this.id || this.image.broker(preferred)?.fenced !== false) continue;
+      if (!l.replica.status().voters.includes(preferred)) continue;
+      l.lastPreferredMove = now;
+      this.logger.info({ topic: l.topic, partition: l.partition, to: preferred }, "moving leadership to the preferred replica");
+      l.replica.transferLeader(preferred);
+    }
   }
 
   private async startReplica(h: HostedPartition): Promise<void> {
