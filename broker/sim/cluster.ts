@@ -35,8 +35,8 @@ export class Cluster implements NodeHost {
   readonly counters: Counters = { committed: 0, reads: 0, confChanges: 0, snapshots: 0 };
   /** Highest index whose client payload has been counted as committed. */
   private countedIndex = 0;
-  /** Called with a client proposal id when it is applied for the first time. */
-  onProposalCommitted: (proposalId: number) => void = () => {};
+  /** Called with a client proposal id and its index when it is applied for the first time. */
+  onProposalCommitted: (proposalId: number, index: number) => void = () => {};
   /** Called when a node becomes leader, and when it first commits as leader. */
   onLeader: (node: SimNode) => void = () => {};
   onLeaderCommit: (node: SimNode) => void = () => {};
@@ -95,6 +95,11 @@ export class Cluster implements NodeHost {
     for (const n of this.nodes.values()) n.tick();
   }
 
+  /** Members (voters and learners) that have not applied `index` yet. */
+  lagging(index: number): number[] {
+    return this.members().filter((id) => (this.nodes.get(id)?.sm.index ?? 0) < index);
+  }
+
   /** One line per node that is not retired: what a reader of a failure report needs first. */
   describe(): string[] {
     const out: string[] = [];
@@ -145,15 +150,11 @@ export class Cluster implements NodeHost {
     this.countedIndex = e.index;
     if (e.type === EntryType.Normal && e.data.length === 4) {
       this.counters.committed++;
-      this.onProposalCommitted(decodeId(e.data));
+      this.onProposalCommitted(decodeId(e.data), e.index);
     }
   }
 
-  confApplied(node: SimNode, index: number, confState: ConfState, added: boolean): void {
-    // Workaround, reported to the core's owner: a node refuses a snapshot whose membership does not
-    // include it, and the leader keeps offering that stale snapshot forever. Snapshotting as soon as
-    // a change that adds a node is applied makes the snapshot a newcomer gets include it.
-    if (added) node.compact(0);
+  confApplied(node: SimNode, index: number, confState: ConfState): void {
     if (index <= this.confIndex) return;
     this.confIndex = index;
     this.conf = confState;

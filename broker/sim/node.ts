@@ -1,5 +1,5 @@
 import { decodeConfChange } from "../../protocol/conf-change.js";
-import { ConfChangeType, EntryType, MessageType, type ConfState, type Entry, type Message } from "../../protocol/raft.js";
+import { EntryType, MessageType, type ConfState, type Entry, type Message } from "../../protocol/raft.js";
 import type { MemoryStorage } from "../raft/memory-storage.js";
 import { RawNode } from "../raft/raw-node.js";
 import { ProposalDroppedError, StateRole, type RaftConfig, type Ready } from "../raft/types.js";
@@ -15,8 +15,8 @@ export interface NodeHost {
   send(m: Message): void;
   /** Called for every entry a node applies (after the checker has seen it). */
   applied(node: SimNode, e: Entry): void;
-  /** A node applied a ConfChange entry at `index`, giving `confState`; `added`: it adds a node. */
-  confApplied(node: SimNode, index: number, confState: ConfState, added: boolean): void;
+  /** A node applied a ConfChange entry at `index`, giving `confState`. */
+  confApplied(node: SimNode, index: number, confState: ConfState): void;
   /** A node installed a snapshot sent by the leader. */
   snapshotInstalled(node: SimNode): void;
   /** A read was answered. */
@@ -45,6 +45,8 @@ export class SimNode {
   readonly disk: FakeDisk;
   sm = new StateMachine();
   confState: ConfState;
+  /** Every membership this node applied since its snapshot, oldest first, with its index. */
+  private confHistory: { index: number; confState: ConfState }[];
   /** The leader this node last knew of, and its own role (from SoftState). */
   leader = 0;
   role: StateRole = StateRole.Follower;
@@ -68,6 +70,7 @@ export class SimNode {
   ) {
     this.disk = new FakeDisk(storage, diskRng, maxFsyncDelay);
     this.confState = storage.initialState().confState;
+    this.confHistory = [{ index: 0, confState: this.confState }];
   }
 
   get up(): boolean {
@@ -80,6 +83,7 @@ export class SimNode {
     const snap = storage.snapshot();
     this.sm = StateMachine.fromSnapshot(snap.data, snap.meta.index, snap.meta.term);
     this.confState = storage.initialState().confState;
+    this.confHistory = [{ index: snap.meta.index, confState: this.confState }];
     this.leader = 0;
     this.role = StateRole.Follower;
     const first = storage.firstIndex();
@@ -142,21 +146,31 @@ export class SimNode {
     this.handleReady();
   }
 
-  /** Snapshots the state machine at the applied index and compacts the log below it (keeping `keep` entries). */
+  /**
+   * Snapshots the state machine and compacts the log below the snapshot, keeping `keep` entries.
+   * The snapshot is taken at the applied index, or a little behind it: never past what this
+   * node's disk holds, nor past its durable commit index (a node restarting with a snapshot past
+   * its hard state's commit is refused by the core).
+   */
   compact(keep: number): boolean {
     const storage = this.disk.storage;
-    const index = this.sm.index;
-    if (this.raw === undefined || index <= storage.snapshot().meta.index || index > storage.lastIndex()) return false;
-    // The applied entry may not be durable here yet (or the durable log may still hold an older
-    // entry at that index): a snapshot must describe the log as it is on disk.
-    if (storage.term(index) !== this.sm.term) return false;
-    // Nor may it run ahead of the durable commit index: a node restarting with a snapshot past its
-    // hard state's commit is refused by the core ("applied past the commit index").
-    if (index > storage.initialState().hardState.commit) return false;
-    storage.createSnapshot(index, this.confState, this.sm.snapshotData());
+    if (this.raw === undefined) return false;
+    const index = Math.min(this.sm.index, storage.lastIndex(), storage.initialState().hardState.commit);
+    if (index <= storage.snapshot().meta.index) return false;
+    const state = this.sm.at(index);
+    // The disk may still hold an older entry at that index than the one applied.
+    if (state === undefined || storage.term(index) !== state.term) return false;
+    storage.createSnapshot(index, this.confAt(index), state.data);
     const to = index - keep;
     if (to >= storage.firstIndex()) storage.compact(to);
     return true;
+  }
+
+  /** The membership in force once `index` is applied. */
+  private confAt(index: number): ConfState {
+    let conf = this.confHistory[0].confState;
+    for (const c of this.confHistory) if (c.index <= index) conf = c.confState;
+    return conf;
   }
 
   private handleReady(): void {
@@ -183,6 +197,7 @@ export class SimNode {
         const meta = rd.snapshot.meta;
         this.sm = StateMachine.fromSnapshot(rd.snapshot.data, meta.index, meta.term);
         this.confState = meta.confState;
+        this.confHistory = [{ index: meta.index, confState: meta.confState }];
         checker.snapshotInstalled(this.id, meta.index, meta.term, this.sm.hash);
         this.host.snapshotInstalled(this);
       }
@@ -219,8 +234,8 @@ export class SimNode {
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       this.confState = raw.applyConfChange(cc);
-      const added = cc.changes.some((c) => c.type !== ConfChangeType.RemoveNode);
-      this.host.confApplied(this, e.index, this.confState, added);
+      this.confHistory.push({ index: e.index, confState: this.confState });
+      this.host.confApplied(this, e.index, this.confState);
     }
     this.host.applied(this, e);
   }

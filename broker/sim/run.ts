@@ -13,6 +13,11 @@ import { Workload } from "./workload.js";
  * is really stuck never recovers, so a generous bound costs nothing in what it catches.
  */
 export const LIVENESS_BOUND = 200;
+/**
+ * ...and every member, learners too, must have applied that proposal within this many: a member
+ * far behind catches up one small App at a time, but one that is stuck never does.
+ */
+export const CONVERGENCE_BOUND = 2 * LIVENESS_BOUND;
 
 export interface SeedResult {
   seed: number;
@@ -25,6 +30,22 @@ export interface SeedResult {
   snapshots: number;
   maxRecoveryTicks: number;
   violation?: { property: Property; detail: string; trace: string[]; state: string[] };
+}
+
+function livenessViolation(cluster: Cluster, healedAt: number, freshIndex: number): Violation {
+  if (freshIndex > 0) {
+    return new Violation(
+      "liveness",
+      `members ${cluster.lagging(freshIndex).join(",")} did not apply index ${freshIndex} within ${CONVERGENCE_BOUND} ticks of healing at t=${healedAt}`,
+    );
+  }
+  const within = `within ${LIVENESS_BOUND} ticks of healing at t=${healedAt}`;
+  const leader = cluster.leader();
+  return new Violation(
+    "liveness",
+    `no fresh proposal committed ${within} (leader: ${leader === undefined ? "none" : `${leader.id} of term ${leader.term}`}, ` +
+      `members: ${cluster.members().join(",")})`,
+  );
 }
 
 /**
@@ -40,10 +61,11 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
   const workload = new Workload(cluster, profile, rng.fork());
   let faultPhase = false;
   let firstFreshProposal = 1;
-  let recoveredAt = -1;
+  /** Index of the first proposal made after healing that committed (0: none yet). */
+  let freshIndex = 0;
   let maxRecoveryTicks = 0;
-  cluster.onProposalCommitted = (id) => {
-    if (!faultPhase && recoveredAt < 0 && id >= firstFreshProposal) recoveredAt = cluster.now;
+  cluster.onProposalCommitted = (id, index) => {
+    if (!faultPhase && freshIndex === 0 && id >= firstFreshProposal) freshIndex = index;
   };
   cluster.onLeader = (n) => {
     if (!faultPhase) return;
@@ -67,20 +89,18 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
       faults.heal();
       const healedAt = cluster.now;
       firstFreshProposal = workload.nextProposal;
-      recoveredAt = -1;
-      while (recoveredAt < 0) {
-        if (cluster.now - healedAt >= LIVENESS_BOUND) {
-          const leader = cluster.leader();
-          throw new Violation(
-            "liveness",
-            `no fresh proposal committed within ${LIVENESS_BOUND} ticks of healing at t=${healedAt} ` +
-              `(leader: ${leader === undefined ? "none" : `${leader.id} of term ${leader.term}`}, members: ${cluster.members().join(",")})`,
-          );
-        }
+      freshIndex = 0;
+      while (freshIndex === 0) {
+        if (cluster.now - healedAt >= LIVENESS_BOUND) throw livenessViolation(cluster, healedAt, 0);
         cluster.step();
         workload.tick(false);
       }
-      maxRecoveryTicks = Math.max(maxRecoveryTicks, recoveredAt - healedAt);
+      maxRecoveryTicks = Math.max(maxRecoveryTicks, cluster.now - healedAt);
+      while (cluster.lagging(freshIndex).length > 0) {
+        if (cluster.now - healedAt >= CONVERGENCE_BOUND) throw livenessViolation(cluster, healedAt, freshIndex);
+        cluster.step();
+        workload.tick(false);
+      }
       if (faultTicks >= options.steps) break;
       faultPhase = true;
       faults.unleash();

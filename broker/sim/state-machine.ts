@@ -3,6 +3,8 @@ import { Violation } from "./checker.js";
 
 /** Snapshots are padded to this size so that a small `snapshotChunkSize` splits them into several chunks. */
 const SNAPSHOT_BYTES = 64;
+/** How many recent states are kept, so a snapshot can be taken a little behind the applied index. */
+const HISTORY = 256;
 
 /**
  * A node's replicated state: the index applied last and a hash chained over every applied entry.
@@ -10,12 +12,17 @@ const SNAPSHOT_BYTES = 64;
  * (index, hash) so the checker can tell whether an installed snapshot is the state it claims to be.
  */
 export class StateMachine {
+  /** (term, hash) after each of the last HISTORY indexes, by index modulo HISTORY. */
+  private readonly history: { index: number; term: number; hash: number }[] = [];
+
   constructor(
     public index = 0,
     /** Term of the entry at `index` (the snapshot's term after a restore). */
     public term = 0,
     public hash = 0,
-  ) {}
+  ) {
+    this.history[index % HISTORY] = { index, term, hash };
+  }
 
   /** Restores the state a snapshot at `index` carries; garbled bytes (a chunking bug) are a violation. */
   static fromSnapshot(data: Uint8Array, index: number, term: number): StateMachine {
@@ -35,16 +42,20 @@ export class StateMachine {
     this.hash = h;
     this.index = e.index;
     this.term = e.term;
+    this.history[e.index % HISTORY] = { index: e.index, term: e.term, hash: h };
     return h;
   }
 
-  snapshotData(): Uint8Array {
+  /** The state after applying `index`, if it is recent enough to be remembered. */
+  at(index: number): { term: number; data: Uint8Array } | undefined {
+    const h = this.history[index % HISTORY];
+    if (h === undefined || h.index !== index || index > this.index) return undefined;
     const out = new Uint8Array(SNAPSHOT_BYTES);
     const view = new DataView(out.buffer);
-    view.setUint32(0, this.index);
-    view.setUint32(4, this.hash);
-    for (let i = 8; i < SNAPSHOT_BYTES; i++) out[i] = filler(this.hash, i);
-    return out;
+    view.setUint32(0, index);
+    view.setUint32(4, h.hash);
+    for (let i = 8; i < SNAPSHOT_BYTES; i++) out[i] = filler(h.hash, i);
+    return { term: h.term, data: out };
   }
 }
 
