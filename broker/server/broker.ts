@@ -320,6 +320,8 @@ export class Broker {
       router: this.router,
       logger: this.logger,
       tickMs: this.options.tickMs,
+      heartbeatTick: this.options.heartbeatTicks,
+      electionTick: this.options.electionTicks,
       ticker: (tick) => {
         this.tickers.add(tick);
         return () => this.tickers.delete(tick);

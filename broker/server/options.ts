@@ -26,6 +26,9 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Milliseconds per Raft tick (every group). Default 100. */
   tickMs?: number;
+  /** Raft heartbeat interval and election timeout, in ticks (every group). Defaults 2 and 10 (randomized to [10, 20)). */
+  heartbeatTicks?: number;
+  electionTicks?: number;
   /** How often a broker heartbeats to the controller. Default 500 ms. */
   heartbeatMs?: number;
   /** A broker not heard from for this long is fenced. Default 6000 ms. */
@@ -45,6 +48,9 @@ export const BROKER_DEFAULTS = {
   nats: "nats://127.0.0.1:4222",
   cluster: "flotilla",
   tickMs: 100,
+  // Idle groups cost mostly heartbeats: one per 200 ms keeps five per minimum election timeout.
+  heartbeatTicks: 2,
+  electionTicks: 10,
   heartbeatMs: 500,
   sessionTimeoutMs: 6000,
   shutdownHandOffMs: 5000,
@@ -67,9 +73,12 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   if (o.metricsPort !== undefined && (!Number.isSafeInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) {
     problems.push(`--metrics-port ${o.metricsPort} must be a port number (0 picks a free one)`);
   }
-  for (const k of ["tickMs", "heartbeatMs", "sessionTimeoutMs", "shutdownHandOffMs"] as const) {
+  for (const k of ["tickMs", "heartbeatTicks", "electionTicks", "heartbeatMs", "sessionTimeoutMs", "shutdownHandOffMs"] as const) {
     if (o[k] !== undefined && !positiveInt(o[k])) problems.push(`${k} ${o[k]} must be a positive integer`);
   }
+  const heartbeatTicks = o.heartbeatTicks ?? BROKER_DEFAULTS.heartbeatTicks;
+  const electionTicks = o.electionTicks ?? BROKER_DEFAULTS.electionTicks;
+  if (heartbeatTicks * 3 > electionTicks) problems.push(`heartbeatTicks ${heartbeatTicks} must be at most a third of electionTicks ${electionTicks}`);
   const heartbeatMs = o.heartbeatMs ?? BROKER_DEFAULTS.heartbeatMs;
   const sessionTimeoutMs = o.sessionTimeoutMs ?? BROKER_DEFAULTS.sessionTimeoutMs;
   if (sessionTimeoutMs <= 2 * heartbeatMs) problems.push(`sessionTimeoutMs ${sessionTimeoutMs} must be more than two heartbeats (${heartbeatMs} ms each)`);
@@ -81,6 +90,8 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     nats: o.nats ?? BROKER_DEFAULTS.nats,
     cluster,
     tickMs: o.tickMs ?? BROKER_DEFAULTS.tickMs,
+    heartbeatTicks,
+    electionTicks,
     heartbeatMs,
     sessionTimeoutMs,
     shutdownHandOffMs: o.shutdownHandOffMs ?? BROKER_DEFAULTS.shutdownHandOffMs,
