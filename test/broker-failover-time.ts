@@ -1,0 +1,73 @@
+/**
+ * Figure script (not a test): failover time after kill -9 of a partition leader, ten times. Three
+ * broker processes on a real nats-server; one producer sends acks=all batches back to back
+ * with a 300 ms request timeout (a retry keeps the batch id, so it never lands twice), retrying
+ * every 50 ms while there is no leader. Failover time = from the kill to the first
+ * acknowledgement after it. The killed broker is restarted and rejoins before the next round.
+ * Prints one JSON line. Run: `node dist/test/broker-failover-time.js [--rounds 10]`.
+ */
+import { randomBytes } from "node:crypto";
+import { FlotillaError } from "../protocol/errors.js";
+import { encodeRecordBatch } from "../protocol/record-batch.js";
+import { subjects } from "../protocol/subjects.js";
+import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, sleep } from "./broker-fixtures.js";
+
+const i = process.argv.indexOf("--rounds");
+const rounds = i >= 0 ? Number(process.argv[i + 1]) : 10;
+const TOPIC = "failover-time";
+const env = await natsAndDir();
+const procs = [1, 2, 3].map((id) => new BrokerProcessHandle(env, id, [1, 2, 3]));
+for (const p of procs) p.start();
+const client = await RawClient.connect(env.server.url);
+const allUp = (): Promise<unknown> =>
+  eventually("3 alive unfenced brokers", async () => {
+    const d = await client.admin("describeCluster", {});
+    return d.brokers.length === 3 && d.brokers.every((b) => b.alive && !b.fenced) ? d : undefined;
+  }, 60_000);
+try {
+  await allUp();
+  await client.admin("createTopic", { topic: TOPIC, partitions: 1, replicationFactor: 3, configs: {} }, 20_000);
+  let lastAck = 0;
+  let stop = false;
+  const producer = (async () => {
+    while (!stop) {
+      const batchId = randomBytes(16);
+      const batch = encodeRecordBatch([{ key: null, value: Buffer.from("x") }]);
+      for (;;) {
+        try {
+          const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, acks: "all", timeoutMs: 3000, batchId, batch }, 300);
+          if (!r.error) {
+            lastAck = Date.now();
+            break;
+          }
+          if (!FlotillaError.fromWire(r.error).retriable) throw FlotillaError.fromWire(r.error);
+        } catch (e) {
+          if (e instanceof FlotillaError && !e.retriable) throw e;
+        }
+        if (stop) return;
+        await sleep(50);
+      }
+    }
+  })();
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    await allUp();
+    const leader = await eventually("a leader", async () => (await client.admin("describeTopic", { topic: TOPIC })).description.partitions[0].leader, 30_000);
+    await eventually("acks flowing", () => (Date.now() - lastAck < 200 ? true : undefined), 30_000, 20);
+    const killedAt = Date.now();
+    await procs[leader - 1].kill("SIGKILL");
+    await eventually("an ack after the kill", () => (lastAck > killedAt ? true : undefined), 60_000, 10);
+    times.push(lastAck - killedAt);
+    process.stderr.write(`round ${round + 1}: leader ${leader} killed, acks again after ${lastAck - killedAt} ms\n`);
+    procs[leader - 1].start();
+  }
+  stop = true;
+  await producer;
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  console.log(JSON.stringify({ workload: "failover-time", rounds, medianMs: median, worstMs: sorted[sorted.length - 1], bestMs: sorted[0], timesMs: times }));
+} finally {
+  await client.close();
+  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+  await env.close();
+}
