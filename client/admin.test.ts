@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FlotillaError } from "../protocol/errors.js";
+import { encodeRecordBatch } from "../protocol/record-batch.js";
+import { recordsFrom } from "./fetch.js";
+import { Flotilla } from "./flotilla.js";
+import { FakeCluster, fakeFlotilla } from "./test-support.js";
+
+test("admin - topics and cluster through the admin subject", async () => {
+  const c = new FakeCluster();
+  const admin = fakeFlotilla(c).admin();
+  await admin.connect();
+  await admin.createTopic({ topic: "orders", partitions: 2, replicationFactor: 3 });
+  assert.equal(c.seen[0].subject, "flotilla.test.admin");
+  assert.deepEqual(await admin.listTopics(), ["orders"]);
+  const d = await admin.describeTopic("orders");
+  assert.deepEqual(d.partitions[1], { partition: 1, leader: 1, replicas: [1, 2, 3], highWatermark: 0n, logStartOffset: 0n });
+  await assert.rejects(admin.createTopic({ topic: "orders", partitions: 1, replicationFactor: 1 }), (e: unknown) => e instanceof FlotillaError && e.code === "TOPIC_EXISTS");
+  const cl = await admin.describeCluster();
+  assert.equal(cl.controllerLeader, 1);
+  assert.equal(cl.brokers.length, 3);
+  await admin.deleteTopic("orders");
+  assert.deepEqual(await admin.listTopics(), []);
+  await assert.rejects(admin.createTopic({ topic: "x", partitions: 0, replicationFactor: -1 }), /partitions 0.*replicationFactor -1/);
+  await admin.disconnect();
+});
+
+test("admin - a create that timed out and then finds the topic counts as created; NOT_CONTROLLER is retried", async () => {
+  const c = new FakeCluster();
+  c.fail("createTopic", { nats: "TIMEOUT" }, true);
+  const admin = fakeFlotilla(c).admin();
+  await admin.connect();
+  await admin.createTopic({ topic: "t", partitions: 1, replicationFactor: 1 });
+  c.fail("deleteTopic", { error: new FlotillaError("NOT_CONTROLLER") });
+  await admin.deleteTopic("t");
+  assert.equal(c.count("deleteTopic"), 2);
+  await admin.disconnect();
+});
+
+test("fetch - records from an offset, decoded client side, with headers and timestamps", async () => {
+  const c = new FakeCluster({ t: 1 });
+  const f = fakeFlotilla(c);
+  const producer = f.producer({ lingerMs: 0 });
+  await producer.connect();
+  await producer.send({ topic: "t", messages: [{ key: "k", value: "v0", headers: { h: ["1", "2"] }, timestamp: 1700000000000 }, { value: "v1" }] });
+  await producer.send({ topic: "t", messages: [{ value: null }] });
+  await producer.disconnect();
+  const r = await f.fetch({ topic: "t", partition: 0, offset: 1n, maxBytes: 1 << 20, maxWaitMs: 0 });
+  assert.equal(r.highWatermark, 3n);
+  assert.deepEqual(r.records.map((x) => [x.offset, x.value?.toString() ?? null]), [[1n, "v1"], [2n, null]]);
+  const all = await f.fetch({ topic: "t", partition: 0, offset: 0 });
+  assert.equal(all.records[0].key?.toString(), "k");
+  assert.deepEqual(all.records[0].headers, { h: [Buffer.from("1"), Buffer.from("2")] });
+  assert.equal(all.records[0].timestamp, 1700000000000);
+  await assert.rejects(f.fetch({ topic: "t", partition: -1, offset: -5n }), /partition -1.*offset -5/);
+  await f.disconnect();
+  assert.ok(c.closed);
+});
+
+test("fetch - recordsFrom skips records before the offset inside a batch", () => {
+  const a = encodeRecordBatch([{ key: null, value: Buffer.from("a") }, { key: null, value: Buffer.from("b") }], { baseOffset: 10n });
+  const b = encodeRecordBatch([{ key: null, value: Buffer.from("c") }], { baseOffset: 12n });
+  const recs = recordsFrom(Buffer.concat([a, b]), 11n);
+  assert.deepEqual(recs.map((r) => [r.offset, r.value!.toString()]), [[11n, "b"], [12n, "c"]]);
+});
+
+test("Flotilla - config problems are reported all at once", () => {
+  assert.throws(() => new Flotilla({ servers: [], cluster: "a.b", user: "u" }), (e: unknown) => e instanceof FlotillaError && /servers.*cluster.*user and pass/.test(e.message));
+  assert.throws(() => new Flotilla().consumer({ groupId: "g" }), /not available yet/);
+});

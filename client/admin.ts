@@ -1,0 +1,100 @@
+/**
+ * Admin: topics and the cluster. Every request goes to the cluster's admin subject (any broker
+ * answers; writes are forwarded to the controller leader) and is retried by retry.ts on
+ * retriable errors (no controller leader yet, timeouts, no broker answering yet).
+ */
+import { FlotillaError } from "../protocol/errors.js";
+import type { PartitionMetadata, RequestMap, RequestType, ResponseMap } from "../protocol/requests.js";
+import { topicNameProblem } from "../protocol/subjects.js";
+import type { ClientContext } from "./context.js";
+import { retry } from "./retry.js";
+import { Rpc } from "./rpc.js";
+import type { ClusterDescription, CreateTopicOptions, PartitionDescription, TopicDescription } from "./types.js";
+
+function partitionOut(p: PartitionMetadata): PartitionDescription {
+  return {
+    partition: p.partition,
+    replicas: p.replicas,
+    ...(p.leader !== undefined && { leader: p.leader }),
+    ...(p.isr !== undefined && { isr: p.isr }),
+    ...(p.highWatermark !== undefined && { highWatermark: p.highWatermark }),
+    ...(p.logStartOffset !== undefined && { logStartOffset: p.logStartOffset }),
+  };
+}
+
+function checkTopic(topic: unknown): asserts topic is string {
+  const problem = typeof topic === "string" ? topicNameProblem(topic) : "topic must be a string";
+  if (problem) throw new FlotillaError("INVALID_TOPIC", problem);
+}
+
+export class Admin {
+  private rpc: Rpc | undefined;
+
+  constructor(private readonly ctx: ClientContext) {}
+
+  async connect(): Promise<void> {
+    if (!this.rpc) this.rpc = new Rpc(await this.ctx.connection.acquire(this), this.ctx.cluster);
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.rpc) return;
+    this.rpc = undefined;
+    await this.ctx.connection.release(this);
+  }
+
+  /**
+   * Creates a topic. Resolves once the broker that answered has applied it (a describe next sees
+   * it). A retry after a timeout that then finds the topic existing counts as created.
+   */
+  async createTopic(o: CreateTopicOptions): Promise<void> {
+    checkTopic(o?.topic);
+    const problems: string[] = [];
+    if (!Number.isInteger(o.partitions) || o.partitions < 1) problems.push(`partitions ${String(o.partitions)} must be an integer ≥ 1`);
+    if (!Number.isInteger(o.replicationFactor) || o.replicationFactor < 1) problems.push(`replicationFactor ${String(o.replicationFactor)} must be an integer ≥ 1`);
+    if (problems.length > 0) throw new FlotillaError("INVALID_REQUEST", `createTopic ${o.topic}: ${problems.join("; ")}`);
+    let timedOut = false;
+    try {
+      await this.call(
+        "createTopic",
+        { topic: o.topic, partitions: o.partitions, replicationFactor: o.replicationFactor, configs: o.configs ?? {} },
+        (e) => (timedOut ||= e.code === "TIMEOUT"),
+      );
+    } catch (e) {
+      if (timedOut && e instanceof FlotillaError && e.code === "TOPIC_EXISTS") return;
+      throw e;
+    }
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    checkTopic(topic);
+    await this.call("deleteTopic", { topic });
+  }
+
+  /** Each partition's replicas, leader, high watermark and log start offset, and the topic's configs. */
+  async describeTopic(topic: string): Promise<TopicDescription> {
+    checkTopic(topic);
+    const { description: d } = await this.call("describeTopic", { topic });
+    return { topic: d.topic, partitions: d.partitions.map(partitionOut), configs: d.configs };
+  }
+
+  async listTopics(): Promise<string[]> {
+    return (await this.call("listTopics", {})).topics;
+  }
+
+  /** Brokers (alive, fenced, leaders and replicas each), the controller leader, partition counts. */
+  async describeCluster(): Promise<ClusterDescription> {
+    const d = await this.call("describeCluster", {});
+    return {
+      ...(d.controllerLeader !== undefined && { controllerLeader: d.controllerLeader }),
+      brokers: d.brokers,
+      partitions: d.partitions,
+      underReplicated: d.underReplicated,
+    };
+  }
+
+  private call<K extends RequestType>(type: K, request: RequestMap[K], onRetry?: (e: FlotillaError) => void): Promise<ResponseMap[K]> {
+    const rpc = this.rpc;
+    if (!rpc) return Promise.reject(new FlotillaError("INVALID_REQUEST", `${type}: the admin client is not connected; call connect() first`));
+    return retry(() => rpc.call(type, rpc.adminTarget(type), request, this.ctx.requestTimeoutMs), this.ctx.retry, { onRetry }, this.ctx.env);
+  }
+}

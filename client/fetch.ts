@@ -1,0 +1,77 @@
+/**
+ * A plain fetch: records of one partition from an offset, without a consumer group. The leader
+ * answers with whole record batches (Kafka RecordBatch v2, as stored); they are decoded here,
+ * client side, and records before the requested offset (a batch may start earlier) are dropped.
+ */
+import { FlotillaError } from "../protocol/errors.js";
+import { decodeRecords, iterateBatches } from "../protocol/record-batch.js";
+import { MESSAGE_OVERHEAD_BYTES } from "../protocol/requests.js";
+import { topicNameProblem } from "../protocol/subjects.js";
+import { copyOut, fromRecordHeaders } from "./bytes.js";
+import type { ClientContext } from "./context.js";
+import { retry } from "./retry.js";
+import type { Rpc } from "./rpc.js";
+import type { FetchedRecord, FetchOptions, FetchResult } from "./types.js";
+
+export const FETCH_DEFAULTS = { maxBytes: 1 << 20, maxWaitMs: 500, minBytes: 1 } as const;
+
+/** Checks fetch options; one error naming every problem. */
+export function checkFetchOptions(o: FetchOptions): { offset: bigint; maxBytes: number; maxWaitMs: number; minBytes: number } {
+  const problems: string[] = [];
+  const tp = typeof o?.topic === "string" ? topicNameProblem(o.topic) : "topic must be a string";
+  if (tp) problems.push(tp);
+  if (!Number.isInteger(o?.partition) || o.partition < 0) problems.push(`partition ${String(o?.partition)} must be an integer ≥ 0`);
+  let offset = -1n;
+  if (typeof o?.offset === "bigint") offset = o.offset;
+  else if (typeof o?.offset === "number" && Number.isSafeInteger(o.offset)) offset = BigInt(o.offset);
+  if (offset < 0n) problems.push(`offset ${String(o?.offset)} must be an integer ≥ 0 (a bigint)`);
+  const maxBytes = o?.maxBytes ?? FETCH_DEFAULTS.maxBytes;
+  const maxWaitMs = o?.maxWaitMs ?? FETCH_DEFAULTS.maxWaitMs;
+  const minBytes = o?.minBytes ?? FETCH_DEFAULTS.minBytes;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) problems.push(`maxBytes ${String(maxBytes)} must be an integer ≥ 1`);
+  if (!Number.isSafeInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 300_000) problems.push(`maxWaitMs ${String(maxWaitMs)} must be an integer in [0, 300000]`);
+  if (!Number.isSafeInteger(minBytes) || minBytes < 0) problems.push(`minBytes ${String(minBytes)} must be an integer ≥ 0`);
+  if (o?.consistency !== undefined && o.consistency !== "leader" && o.consistency !== "linearizable") problems.push(`consistency ${JSON.stringify(o.consistency)} must be "leader" or "linearizable"`);
+  if (problems.length > 0) {
+    throw new FlotillaError(tp ? "INVALID_TOPIC" : "INVALID_REQUEST", `fetch: ${problems.join("; ")}`);
+  }
+  return { offset, maxBytes, maxWaitMs, minBytes };
+}
+
+/** The records in `batches` at or after `from`, keys/values/headers copied out of the response. */
+export function recordsFrom(batches: Uint8Array, from: bigint): FetchedRecord[] {
+  const out: FetchedRecord[] = [];
+  for (const span of iterateBatches(batches)) {
+    if (span.header.baseOffset + BigInt(span.header.lastOffsetDelta) < from) continue;
+    for (const r of decodeRecords(batches.subarray(span.at, span.at + span.size))) {
+      if (r.offset < from) continue;
+      out.push({ offset: r.offset, key: copyOut(r.key), value: copyOut(r.value), headers: fromRecordHeaders(r.headers), timestamp: Number(r.timestamp) });
+    }
+  }
+  return out;
+}
+
+export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptions): Promise<FetchResult> {
+  const { offset, maxBytes, maxWaitMs, minBytes } = checkFetchOptions(o);
+  const cappedMax = Math.min(maxBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.fetchResponse);
+  const target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  const res = await retry(
+    () =>
+      rpc.call(
+        "fetch",
+        target,
+        { topic: o.topic, partition: o.partition, offset, maxBytes: cappedMax, minBytes: Math.min(minBytes, cappedMax), maxWaitMs, consistency: o.consistency ?? "leader" },
+        maxWaitMs + ctx.requestTimeoutMs,
+      ),
+    ctx.retry,
+    {},
+    ctx.env,
+  );
+  let records: FetchedRecord[];
+  try {
+    records = recordsFrom(res.batches, offset);
+  } catch (e) {
+    throw new FlotillaError("CORRUPT_BATCH", `${target.what}: the response holds a batch that does not decode: ${(e as Error).message}`, { cause: e });
+  }
+  return { highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, records };
+}

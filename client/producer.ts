@@ -1,0 +1,401 @@
+/**
+ * The producer. One `send`, from the call to the acks:
+ *
+ * 1. `send` checks every message up front (value types, explicit partitions, sizes) and rejects the
+ *    whole call before queueing anything when one is wrong.
+ * 2. It learns the topic's partition count (MetadataCache) and, message by message in order, waits
+ *    for room in the byte budget (back-pressure), picks the partition (explicit, murmur2 of the key
+ *    as Kafka does, or sticky for null keys) and appends the record to that partition's open batch.
+ * 3. A batch closes when the next record would not fit in `batchBytes` (itself capped by the
+ *    server's max payload less the request overhead), or `lingerMs` after its first record. Closing
+ *    encodes one Kafka RecordBatch v2 (protocol/record-batch.ts) with a fresh 16-byte UUID, the
+ *    producer id and the partition's next sequence; the bytes and UUID never change afterwards.
+ * 4. Up to `maxInFlight` closed batches per partition are sent at once, in order, to the partition's
+ *    produce subject (NATS routes to the leader). Each answer's base offset resolves the batch;
+ *    message i of a batch is at baseOffset + i.
+ * 5. A retriable error (no leader, not leader, timeout, no responders) is retried with backoff by
+ *    retry.ts with the same UUID, so the broker's dedup index answers a repeat with the first
+ *    write's offset instead of appending it again. While a batch of a partition is being retried, no
+ *    new batch of that partition is sent, and a retried batch waits until the batch before it has
+ *    settled, so retries go out in order. Other errors reject the messages of that batch with the
+ *    typed FlotillaError.
+ *
+ * Ordering caveat: the broker does not check producer sequences yet, so with maxInFlight > 1 a
+ * batch whose request was lost (a timeout) can land after the batch sent behind it. Use
+ * maxInFlight: 1 where strict per-partition order under failures matters.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { FlotillaError } from "../protocol/errors.js";
+import { encodeRecordBatch, RECORD_BATCH_HEADER_SIZE, type RecordInput } from "../protocol/record-batch.js";
+import { MESSAGE_OVERHEAD_BYTES, type Acks } from "../protocol/requests.js";
+import { topicNameProblem } from "../protocol/subjects.js";
+import { ByteBudget } from "./buffer-pool.js";
+import { recordSizeBound, toBytes, toRecordHeaders } from "./bytes.js";
+import type { ClientContext } from "./context.js";
+import { MetadataCache } from "./metadata.js";
+import { StickyPartitioner } from "./partitioner.js";
+import { DEFAULT_RETRY, retry, retryOptionsProblems, type RetryOptions } from "./retry.js";
+import { Rpc } from "./rpc.js";
+import type { Message, ProducerConfig, ProducerRecord, RecordMetadata } from "./types.js";
+
+export const PRODUCER_DEFAULTS = {
+  acks: "all" as Acks,
+  idempotent: true,
+  lingerMs: 5,
+  batchBytes: 512 * 1024,
+  maxInFlight: 5,
+  bufferBytes: 32 * 1024 * 1024,
+  timeoutMs: 30_000,
+} as const;
+
+export interface ResolvedProducerConfig {
+  acks: Acks;
+  idempotent: boolean;
+  lingerMs: number;
+  batchBytes: number;
+  maxInFlight: number;
+  bufferBytes: number;
+  timeoutMs: number;
+  retry: RetryOptions;
+}
+
+/** Checks a producer config and fills in defaults; throws one error naming every problem. */
+export function resolveProducerConfig(c: ProducerConfig = {}, retryDefaults: RetryOptions = DEFAULT_RETRY): ResolvedProducerConfig {
+  const problems: string[] = [];
+  const acks = c.acks ?? PRODUCER_DEFAULTS.acks;
+  if (acks !== "all" && acks !== "leader" && acks !== "none") problems.push(`acks ${JSON.stringify(c.acks)} must be "all", "leader" or "none"`);
+  if (c.idempotent !== undefined && typeof c.idempotent !== "boolean") problems.push(`idempotent ${JSON.stringify(c.idempotent)} must be true or false`);
+  const int = (k: "lingerMs" | "batchBytes" | "maxInFlight" | "bufferBytes" | "timeoutMs", min: number): number => {
+    const v = c[k] ?? PRODUCER_DEFAULTS[k];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) problems.push(`${k} ${String(v)} must be an integer ≥ ${min}`);
+    return v;
+  };
+  const lingerMs = int("lingerMs", 0);
+  const batchBytes = int("batchBytes", RECORD_BATCH_HEADER_SIZE + 16);
+  const maxInFlight = int("maxInFlight", 1);
+  const bufferBytes = int("bufferBytes", 1);
+  const timeoutMs = int("timeoutMs", 1);
+  if (Number.isSafeInteger(bufferBytes) && Number.isSafeInteger(batchBytes) && bufferBytes < batchBytes) {
+    problems.push(`bufferBytes ${bufferBytes} must be at least batchBytes ${batchBytes}`);
+  }
+  if (timeoutMs > 300_000) problems.push(`timeoutMs ${timeoutMs} must be at most 300000`);
+  problems.push(...retryOptionsProblems(c.retry ?? {}));
+  if (problems.length > 0) throw new FlotillaError("INVALID_CONFIG", `producer config: ${problems.join("; ")}`);
+  return {
+    acks,
+    idempotent: c.idempotent ?? PRODUCER_DEFAULTS.idempotent,
+    lingerMs,
+    batchBytes,
+    maxInFlight,
+    bufferBytes,
+    timeoutMs,
+    retry: { ...retryDefaults, ...c.retry },
+  };
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A batch taking records. `bytes` bounds its encoded size from above. */
+interface OpenBatch {
+  records: RecordInput[];
+  bytes: number;
+  timer: NodeJS.Timeout | undefined;
+  result: Deferred<bigint>;
+}
+
+/** A closed batch: bytes and UUID fixed for every attempt. */
+interface ClosedBatch {
+  bytes: Uint8Array;
+  /** Budget bytes held by its records, released when it settles. */
+  held: number;
+  id: Uint8Array;
+  sequence: number;
+  records: number;
+  result: Deferred<bigint>;
+  retrying: boolean;
+}
+
+/** Per topic-partition: the open batch, batches waiting to go, and the in-flight window. */
+interface PartitionQueue {
+  topic: string;
+  partition: number;
+  open: OpenBatch | undefined;
+  ready: ClosedBatch[];
+  inFlight: number;
+  /** Batches of this partition in a retry: while any is, no new batch is sent. */
+  retrying: number;
+  /** Settles when the last batch handed to the sender has settled (ok or not). */
+  lastSettled: Promise<void>;
+  nextSequence: number;
+  /** The topic's partition count when a record was last appended (for the sticky partitioner). */
+  numPartitions: number;
+}
+
+/** A UUID (v4) as its 16 bytes. */
+export function newBatchId(): Uint8Array {
+  return Buffer.from(randomUUID().replaceAll("-", ""), "hex");
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+export class Producer {
+  readonly config: ResolvedProducerConfig;
+  private rpc: Rpc | undefined;
+  private readonly metadata: MetadataCache;
+  private readonly partitioner: StickyPartitioner;
+  private readonly queues = new Map<string, PartitionQueue>();
+  private readonly budget: ByteBudget;
+  /** A random producer id (no broker assigns one yet), sent with each batch's sequence. */
+  readonly producerId: bigint;
+  private state: "new" | "connected" | "disconnecting" | "disconnected" = "new";
+  private pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly ctx: ClientContext,
+    config: ProducerConfig = {},
+    random: () => number = Math.random,
+  ) {
+    this.config = resolveProducerConfig(config, ctx.retry);
+    this.metadata = new MetadataCache(() => this.connected("send"), ctx.requestTimeoutMs, undefined, ctx.env);
+    this.partitioner = new StickyPartitioner(random);
+    this.budget = new ByteBudget(this.config.bufferBytes);
+    this.producerId = randomBytes(8).readBigUInt64BE() & 0x7fff_ffff_ffff_ffffn;
+  }
+
+  async connect(): Promise<void> {
+    if (this.state === "connected") return;
+    if (this.state === "disconnecting") throw new FlotillaError("INVALID_REQUEST", "producer is disconnecting; create a new one");
+    this.rpc = new Rpc(await this.ctx.connection.acquire(this), this.ctx.cluster);
+    this.state = "connected";
+  }
+
+  /** Sends every open batch now and waits until every message sent so far is settled. Then releases the connection. */
+  async disconnect(): Promise<void> {
+    if (this.state !== "connected") return;
+    this.state = "disconnecting";
+    await this.flush();
+    await this.ctx.connection.release(this);
+    this.rpc = undefined;
+    this.state = "disconnected";
+  }
+
+  /** Closes every open batch and waits until everything sent so far has settled. */
+  async flush(): Promise<void> {
+    for (const q of this.queues.values()) this.close(q);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Bytes of messages queued or in flight (the back-pressure budget in use). */
+  get bufferedBytes(): number {
+    return this.budget.inUse;
+  }
+
+  /** The largest batch this producer builds: its batchBytes, within the server's max payload. */
+  get maxBatchBytes(): number {
+    const rpc = this.connected("send");
+    return Math.min(this.config.batchBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.produceRequest);
+  }
+
+  /** Resolves with one `{ topic, partition, offset }` per message, in order. */
+  send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    const p = this.doSend(record);
+    this.pending.add(p);
+    const done = (): void => void this.pending.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async doSend({ topic, messages }: ProducerRecord): Promise<RecordMetadata[]> {
+    if (this.state !== "connected") {
+      throw new FlotillaError("INVALID_REQUEST", this.state === "new" ? "producer is not connected: call connect() first" : "producer is disconnected");
+    }
+    const problem = typeof topic === "string" ? topicNameProblem(topic) : "topic must be a string";
+    if (problem) throw new FlotillaError("INVALID_TOPIC", problem);
+    if (!Array.isArray(messages) || messages.length === 0) throw new FlotillaError("INVALID_REQUEST", "send: messages must be a non-empty array");
+
+    const maxBatch = this.maxBatchBytes;
+    const prepared = messages.map((m, i) => this.prepare(topic, m, i, maxBatch));
+    const problems = prepared.filter((p): p is string => typeof p === "string");
+    if (problems.length > 0) {
+      const tooLarge = problems.some((p) => p.includes("too large"));
+      throw new FlotillaError(tooLarge ? "BATCH_TOO_LARGE" : "INVALID_REQUEST", `send to ${topic}: ${problems.join("; ")}`);
+    }
+    const numPartitions = await this.metadata.partitions(topic);
+    const bad = messages.map((m, i) => (m.partition !== undefined && m.partition >= numPartitions ? i : -1)).filter((i) => i >= 0);
+    if (bad.length > 0) {
+      throw new FlotillaError(
+        "INVALID_PARTITION",
+        `send to ${topic}: message${bad.length > 1 ? "s" : ""} ${bad.join(", ")} name${bad.length > 1 ? "" : "s"} partition ${messages[bad[0]].partition}, but the topic has ${numPartitions} (0..${numPartitions - 1})`,
+      );
+    }
+
+    const results: Promise<RecordMetadata>[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const { record, size } = prepared[i] as { record: RecordInput; size: number };
+      await this.budget.acquire(size);
+      const partition = this.partitioner.partition(topic, record.key, numPartitions, messages[i].partition);
+      results.push(this.append(topic, partition, numPartitions, record, size, maxBatch));
+    }
+    return Promise.all(results);
+  }
+
+  /** The record for message `i`, with its size bound, or what is wrong with it. */
+  private prepare(topic: string, m: Message, i: number, maxBatch: number): { record: RecordInput; size: number } | string {
+    if (m === null || typeof m !== "object") return `message ${i} is not an object`;
+    const isBytes = (v: unknown): boolean => v === null || v === undefined || typeof v === "string" || v instanceof Uint8Array;
+    const problems: string[] = [];
+    if (!isBytes(m.key)) problems.push("key must be a Buffer, a string or null");
+    if (m.value === undefined || !isBytes(m.value)) problems.push("value must be a Buffer, a string or null");
+    if (m.partition !== undefined && !(Number.isInteger(m.partition) && m.partition >= 0 && m.partition <= INT32_MAX)) {
+      problems.push(`partition ${String(m.partition)} must be an integer ≥ 0`);
+    }
+    if (m.timestamp !== undefined && !(Number.isSafeInteger(m.timestamp) && m.timestamp >= 0)) problems.push(`timestamp ${String(m.timestamp)} must be milliseconds since the epoch`);
+    if (m.headers !== undefined && (m.headers === null || typeof m.headers !== "object")) problems.push("headers must be an object");
+    if (problems.length > 0) return `message ${i}: ${problems.join(", ")}`;
+    const record: RecordInput = { key: toBytes(m.key), value: toBytes(m.value), headers: toRecordHeaders(m.headers) };
+    if (m.timestamp !== undefined) record.timestamp = BigInt(m.timestamp);
+    const size = recordSizeBound(record.key, record.value, record.headers!);
+    if (RECORD_BATCH_HEADER_SIZE + size > maxBatch) {
+      return `message ${i} is too large: ${size} bytes, a batch to ${topic} holds at most ${maxBatch - RECORD_BATCH_HEADER_SIZE} bytes of records (batchBytes, or the NATS max payload)`;
+    }
+    return { record, size };
+  }
+
+  private queue(topic: string, partition: number): PartitionQueue {
+    const k = `${topic}\u0000${partition}`;
+    let q = this.queues.get(k);
+    if (!q) {
+      q = { topic, partition, open: undefined, ready: [], inFlight: 0, retrying: 0, lastSettled: Promise.resolve(), nextSequence: 0, numPartitions: 1 };
+      this.queues.set(k, q);
+    }
+    return q;
+  }
+
+  private async append(topic: string, partition: number, numPartitions: number, record: RecordInput, size: number, maxBatch: number): Promise<RecordMetadata> {
+    const q = this.queue(topic, partition);
+    q.numPartitions = numPartitions;
+    if (q.open && q.open.bytes + size > maxBatch) this.close(q);
+    if (!q.open) {
+      const open: OpenBatch = { records: [], bytes: RECORD_BATCH_HEADER_SIZE, timer: undefined, result: deferred() };
+      q.open = open;
+      const linger = (): void => {
+        if (q.open === open) this.close(q);
+      };
+      open.timer = this.config.lingerMs === 0 ? undefined : setTimeout(linger, this.config.lingerMs);
+      if (this.config.lingerMs === 0) setImmediate(linger);
+    }
+    const batch = q.open;
+    const index = batch.records.length;
+    batch.records.push(record);
+    batch.bytes += size;
+    if (batch.bytes + 16 > maxBatch) this.close(q); // no room for even a tiny record
+    const base = await batch.result.promise;
+    return { topic, partition, offset: base < 0n ? -1n : base + BigInt(index) };
+  }
+
+  /** Closes the open batch of `q`, encodes it and queues it to be sent. */
+  private close(q: PartitionQueue): void {
+    const open = q.open;
+    if (!open) return;
+    q.open = undefined;
+    clearTimeout(open.timer);
+    this.partitioner.batchClosed(q.topic, q.partition, q.numPartitions);
+    const sequence = q.nextSequence;
+    q.nextSequence = (q.nextSequence + open.records.length) % (INT32_MAX + 1);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.config.idempotent
+        ? encodeRecordBatch(open.records, { producerId: this.producerId, producerEpoch: 0, baseSequence: sequence })
+        : encodeRecordBatch(open.records);
+    } catch (e) {
+      this.budget.release(open.bytes - RECORD_BATCH_HEADER_SIZE);
+      open.result.reject(new FlotillaError("INVALID_REQUEST", `could not encode a batch for ${q.topic}/${q.partition}: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
+    q.ready.push({ bytes, held: open.bytes - RECORD_BATCH_HEADER_SIZE, id: newBatchId(), sequence, records: open.records.length, result: open.result, retrying: false });
+    this.dispatch(q);
+  }
+
+  private dispatch(q: PartitionQueue): void {
+    while (q.ready.length > 0 && q.inFlight < this.config.maxInFlight && q.retrying === 0) {
+      const batch = q.ready.shift()!;
+      q.inFlight++;
+      const previous = q.lastSettled;
+      const settled = this.sendBatch(q, batch, previous);
+      q.lastSettled = settled;
+    }
+  }
+
+  private async sendBatch(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>): Promise<void> {
+    try {
+      const base = await retry(
+        async (attempt) => {
+          if (attempt > 0) {
+            if (!batch.retrying) {
+              batch.retrying = true;
+              q.retrying++;
+            }
+            await previous; // retries go out in the partition's order
+          }
+          return this.produceOnce(q, batch);
+        },
+        this.config.retry,
+        {
+          onRetry: (e) => {
+            if (e.refreshMetadata) this.metadata.invalidate(q.topic);
+          },
+          aborted: () => (this.state === "disconnected" ? "the producer was disconnected" : undefined),
+        },
+        this.ctx.env,
+      );
+      batch.result.resolve(base);
+    } catch (e) {
+      batch.result.reject(e);
+    } finally {
+      if (batch.retrying) q.retrying--;
+      q.inFlight--;
+      this.budget.release(batch.held);
+      this.dispatch(q);
+    }
+  }
+
+  private async produceOnce(q: PartitionQueue, batch: ClosedBatch): Promise<bigint> {
+    const rpc = this.connected(`produce to ${q.topic}/${q.partition}`);
+    const target = rpc.partitionTarget("produce", q.topic, q.partition);
+    const request = {
+      topic: q.topic,
+      partition: q.partition,
+      acks: this.config.acks,
+      timeoutMs: this.config.timeoutMs,
+      // Idempotent: the same UUID on every attempt, so the broker appends the batch once.
+      batchId: this.config.idempotent ? batch.id : newBatchId(),
+      ...(this.config.idempotent && { producerId: this.producerId, sequence: batch.sequence }),
+      batch: batch.bytes,
+    };
+    if (this.config.acks === "none") {
+      rpc.publish("produce", target, request);
+      return -1n;
+    }
+    const res = await rpc.call("produce", target, request, this.config.timeoutMs + 1000);
+    return res.baseOffset;
+  }
+
+  private connected(what: string): Rpc {
+    if (!this.rpc) throw new FlotillaError("INVALID_REQUEST", `${what}: the producer is not connected`);
+    return this.rpc;
+  }
+}

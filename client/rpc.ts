@@ -1,0 +1,70 @@
+/**
+ * One request to the cluster: encode with protocol/requests.ts, send over the Requester, decode
+ * the reply, and turn an error reply or a NATS failure into a FlotillaError. No retries here:
+ * callers wrap `call` in `retry` (retry.ts), so each decides its own policy.
+ */
+import { FlotillaError } from "../protocol/errors.js";
+import {
+  decodeResponse,
+  encodeRequest,
+  requestLimits,
+  type RequestLimits,
+  type RequestMap,
+  type RequestType,
+  type ResponseMap,
+} from "../protocol/requests.js";
+import { subjects } from "../protocol/subjects.js";
+import type { Requester } from "./connection.js";
+import { fromNatsError, type RequestTarget } from "./errors.js";
+
+export class Rpc {
+  private cachedLimits: RequestLimits | undefined;
+
+  constructor(
+    readonly requester: Requester,
+    readonly cluster: string,
+  ) {}
+
+  /** The server's message limit, as the codecs want it. */
+  get limits(): RequestLimits {
+    const max = this.requester.maxPayload;
+    if (this.cachedLimits?.maxMessageBytes !== max) this.cachedLimits = requestLimits({ maxMessageBytes: max, maxBatchBytes: max });
+    return this.cachedLimits;
+  }
+
+  adminTarget(type: RequestType): RequestTarget {
+    return { kind: "cluster", subject: subjects.admin(this.cluster), what: type };
+  }
+
+  partitionTarget(op: "produce" | "fetch", topic: string, partition: number): RequestTarget {
+    return { kind: "partition", subject: subjects.partition(this.cluster, topic, partition, op), what: `${op} ${op === "produce" ? "to" : "from"} ${topic}/${partition}` };
+  }
+
+  /** Sends `request` and resolves with the response, or throws the FlotillaError it carries. */
+  async call<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K], timeoutMs: number): Promise<ResponseMap[K]> {
+    const limits = this.limits;
+    const bytes = encodeRequest(type, request, limits);
+    let reply: Uint8Array;
+    try {
+      reply = await this.requester.request(target.subject, bytes, timeoutMs);
+    } catch (e) {
+      throw fromNatsError(e, target, this.cluster);
+    }
+    const res = decodeResponse(type, reply, limits);
+    if (res.error !== undefined) {
+      const fe = FlotillaError.fromWire(res.error);
+      throw new FlotillaError(fe.code, `${target.what}: ${fe.message}`, { leader: fe.leader });
+    }
+    return res as ResponseMap[K];
+  }
+
+  /** Fire-and-forget (produce with acks "none"). */
+  publish<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K]): void {
+    const bytes = encodeRequest(type, request, this.limits);
+    try {
+      this.requester.publish(target.subject, bytes);
+    } catch (e) {
+      throw fromNatsError(e, target, this.cluster);
+    }
+  }
+}
