@@ -15,6 +15,71 @@ import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, sleep,
 
 const TOPIC = "failover";
 
+/**
+ * Four producers, each sending one batch at a time and retrying it (same batch id) until it is
+ * acknowledged; no responders, timeouts and retriable errors are retried.
+ */
+function startLoad(client: RawClient): { acked: Array<{ value: string; offset: bigint }>; retries(): number; stop(): Promise<void> } {
+  const acked: Array<{ value: string; offset: bigint }> = [];
+  let stop = false;
+  let retries = 0;
+  const tag = randomBytes(4).toString("hex");
+  const producer = async (n: number): Promise<void> => {
+    for (let seq = 0; !stop; seq++) {
+      const value = `${tag}-p${n}-${seq}`;
+      const batchId = randomBytes(16);
+      const batch = encodeRecordBatch([{ key: null, value: Buffer.from(value) }]);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, acks: "all", timeoutMs: 5000, batchId, batch }, 2000);
+          if (!r.error) {
+            acked.push({ value, offset: r.baseOffset });
+            break;
+          }
+          if (!isRetriable(FlotillaError.fromWire(r.error))) throw FlotillaError.fromWire(r.error);
+        } catch (e) {
+          if (e instanceof FlotillaError && !e.retriable) throw e;
+        }
+        retries++;
+        if (Date.now() > deadline) throw new Error(`batch ${value} not acknowledged within 60 s`);
+        await sleep(100);
+      }
+    }
+  };
+  const running = [1, 2, 3, 4].map(producer);
+  return {
+    acked,
+    retries: () => retries,
+    async stop() {
+      stop = true;
+      await Promise.all(running);
+    },
+  };
+}
+
+/** Reads the whole partition (linearizable) and checks: dense offsets, every acknowledged record once at its offset, nothing twice. */
+async function checkLog(client: RawClient, acked: Array<{ value: string; offset: bigint }>): Promise<number> {
+  const got: Array<{ value: string; offset: bigint }> = [];
+  let offset = 0n;
+  for (;;) {
+    const r = await eventually("a linearizable fetch", () =>
+      client.ok("fetch", subjects.fetch(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, offset, maxBytes: 1 << 20, minBytes: 0, maxWaitMs: 0, consistency: "linearizable" }),
+    );
+    for (const span of iterateBatches(r.batches)) {
+      for (const rec of decodeRecords(r.batches.subarray(span.at, span.at + span.size))) got.push({ value: Buffer.from(rec.value!).toString(), offset: rec.offset });
+    }
+    offset = got.length > 0 ? got[got.length - 1].offset + 1n : 0n;
+    if (offset >= r.highWatermark) break;
+  }
+  assert.deepEqual(got.map((g) => g.offset), got.map((_, i) => BigInt(i)), "offsets are dense");
+  const byValue = new Map<string, bigint[]>();
+  for (const g of got) byValue.set(g.value, [...(byValue.get(g.value) ?? []), g.offset]);
+  for (const a of acked) assert.deepEqual(byValue.get(a.value), [a.offset], `acknowledged ${a.value} is at ${a.offset}, once`);
+  for (const [value, offsets] of byValue) assert.equal(offsets.length, 1, `${value} is in the log once`);
+  return got.length;
+}
+
 describe("broker - kill -9 of a partition leader under produce load", () => {
   let env: TestNats;
   let procs: BrokerProcessHandle[] = [];
@@ -46,36 +111,8 @@ describe("broker - kill -9 of a partition leader under produce load", () => {
     const leaderOf = async (): Promise<number | undefined> => (await client.admin("describeTopic", { topic: TOPIC })).description.partitions[0].leader;
     const firstLeader = await eventually("a leader", leaderOf, 30_000);
 
-    // Producers: each sends one batch at a time and retries it (same batch id) until acknowledged.
-    const acked: Array<{ value: string; offset: bigint }> = [];
-    let stop = false;
-    let failures = 0;
-    const producer = async (n: number): Promise<void> => {
-      for (let seq = 0; !stop; seq++) {
-        const value = `p${n}-${seq}`;
-        const batchId = randomBytes(16);
-        const batch = encodeRecordBatch([{ key: null, value: Buffer.from(value) }]);
-        const deadline = Date.now() + 60_000;
-        for (;;) {
-          try {
-            const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, acks: "all", timeoutMs: 5000, batchId, batch }, 6000);
-            if (!r.error) {
-              acked.push({ value, offset: r.baseOffset });
-              break;
-            }
-            if (!isRetriable(FlotillaError.fromWire(r.error))) throw FlotillaError.fromWire(r.error);
-          } catch (e) {
-            // No responders and timeouts (no leader right now) are retried like retriable errors.
-            if (e instanceof FlotillaError && !e.retriable) throw e;
-          }
-          failures++;
-          if (Date.now() > deadline) throw new Error(`batch ${value} not acknowledged within 60 s`);
-          await sleep(100);
-        }
-      }
-    };
-    const running = [1, 2, 3, 4].map(producer);
-
+    const load = startLoad(client);
+    const acked = load.acked;
     await eventually("load before the kill", () => (acked.length >= 40 ? true : undefined), 30_000, 50);
     const victim = procs[firstLeader - 1];
     const ackedAtKill = acked.length;
@@ -90,26 +127,9 @@ describe("broker - kill -9 of a partition leader under produce load", () => {
       60_000,
     );
     await eventually("acks after the failover", () => (acked.length >= ackedAtKill + 40 ? true : undefined), 60_000, 50);
-    stop = true;
-    await Promise.all(running);
-
-    // Read everything back from the new leader.
-    const got: Array<{ value: string; offset: bigint }> = [];
-    let offset = 0n;
-    for (;;) {
-      const r = await client.ok("fetch", subjects.fetch(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, offset, maxBytes: 1 << 20, minBytes: 0, maxWaitMs: 0, consistency: "linearizable" });
-      for (const span of iterateBatches(r.batches)) {
-        for (const rec of decodeRecords(r.batches.subarray(span.at, span.at + span.size))) got.push({ value: Buffer.from(rec.value!).toString(), offset: rec.offset });
-      }
-      offset = got.length > 0 ? got[got.length - 1].offset + 1n : 0n;
-      if (offset >= r.highWatermark) break;
-    }
-    assert.deepEqual(got.map((g) => g.offset), got.map((_, i) => BigInt(i)), "offsets are dense");
-    const byValue = new Map<string, bigint[]>();
-    for (const g of got) byValue.set(g.value, [...(byValue.get(g.value) ?? []), g.offset]);
-    for (const a of acked) assert.deepEqual(byValue.get(a.value), [a.offset], `acknowledged ${a.value} is at ${a.offset}, once`);
-    for (const [value, offsets] of byValue) assert.equal(offsets.length, 1, `${value} is in the log once`);
-    console.log(`# failover: leader ${firstLeader} killed, new leader ${newLeader}; ${acked.length} acknowledged, ${got.length} in the log, ${failures} retried sends`);
+    await load.stop();
+    const got = await checkLog(client, acked);
+    console.log(`# failover: leader ${firstLeader} killed, new leader ${newLeader}; ${acked.length} acknowledged, ${got} in the log, ${load.retries()} retried sends`);
 
     // The killed broker restarts and rejoins.
     victim.start();
@@ -121,6 +141,33 @@ describe("broker - kill -9 of a partition leader under produce load", () => {
       },
       60_000,
     );
+  });
+
+  it("a leader paused (SIGSTOP) past the election timeout acknowledges nothing it could not commit", async () => {
+    const leaderOf = async (): Promise<number | undefined> => (await client.admin("describeTopic", { topic: TOPIC })).description.partitions[0].leader;
+    const paused = await eventually("a leader", leaderOf, 30_000);
+    const load = startLoad(client);
+    await eventually("load before the pause", () => (load.acked.length >= 20 ? true : undefined), 30_000, 50);
+    procs[paused - 1].child!.kill("SIGSTOP");
+    const ackedAtPause = load.acked.length;
+    try {
+      await eventually(
+        "another leader while paused",
+        async () => {
+          const l = await leaderOf();
+          return l !== undefined && l !== paused ? l : undefined;
+        },
+        60_000,
+      );
+      await eventually("acks while paused", () => (load.acked.length >= ackedAtPause + 20 ? true : undefined), 60_000, 50);
+    } finally {
+      procs[paused - 1].child!.kill("SIGCONT");
+    }
+    // The old leader wakes up with requests queued for it; it must step down, not acknowledge them.
+    const ackedAtResume = load.acked.length;
+    await eventually("acks after the resume", () => (load.acked.length >= ackedAtResume + 20 ? true : undefined), 60_000, 50);
+    await load.stop();
+    await checkLog(client, load.acked);
   });
 
   it("SIGTERM stops a broker gracefully, leadership moved away first", async () => {
