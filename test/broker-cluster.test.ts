@@ -11,8 +11,8 @@ import { FlotillaError } from "../protocol/errors.js";
 import { decodeRecords, encodeRecordBatch, iterateBatches } from "../protocol/record-batch.js";
 import { decodeResponse, encodeRequest } from "../protocol/requests.js";
 import { subjects } from "../protocol/subjects.js";
-import type { Broker } from "../broker/server/index.js";
-import { CLUSTER, RawClient, eventually, natsAndDir, startBrokers, type TestNats } from "./broker-fixtures.js";
+import { Broker } from "../broker/server/index.js";
+import { CLUSTER, RawClient, brokerOptions, eventually, natsAndDir, startBrokers, type TestNats } from "./broker-fixtures.js";
 
 describe("broker - a 3-broker cluster over NATS", () => {
   let env: TestNats;
@@ -173,6 +173,48 @@ describe("broker - a 3-broker cluster over NATS", () => {
     // Still serving.
     const ok = await client.ok("produce", produceSubject, { topic: "orders", partition: 2, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch });
     assert.ok(ok.baseOffset >= 10n);
+  });
+
+  it("deletes a topic's replicas everywhere, and a re-created topic of the same name starts empty", async () => {
+    const produceOne = async (value: string): Promise<bigint> =>
+      eventually("produce to temp", () =>
+        client.ok("produce", subjects.produce(CLUSTER, "temp", 0), { topic: "temp", partition: 0, acks: "all", timeoutMs: 5000, batchId: randomBytes(16), batch: encodeRecordBatch([{ key: null, value: Buffer.from(value) }]) }),
+      ).then((r) => r.baseOffset);
+    const hosting = (): number => brokers.filter((b) => b.replicaStatus().some((r) => r.topic === "temp")).length;
+    await client.admin("createTopic", { topic: "temp", partitions: 1, replicationFactor: 3, configs: {} }, 20_000);
+    assert.equal(await produceOne("a"), 0n);
+    assert.equal(await produceOne("b"), 1n);
+    await client.admin("deleteTopic", { topic: "temp" }, 20_000);
+    await eventually("no broker hosts temp", () => (hosting() === 0 ? true : undefined));
+    const gone = await client.call("describeTopic", subjects.admin(CLUSTER), { topic: "temp" });
+    assert.equal(gone.error && FlotillaError.fromWire(gone.error).code, "UNKNOWN_TOPIC");
+    await client.admin("createTopic", { topic: "temp", partitions: 1, replicationFactor: 3, configs: {} }, 20_000);
+    assert.equal(await produceOne("c"), 0n, "the new topic's log starts at 0");
+    const r = await client.ok("fetch", subjects.fetch(CLUSTER, "temp", 0), { topic: "temp", partition: 0, offset: 0n, maxBytes: 1 << 20, minBytes: 0, maxWaitMs: 0, consistency: "leader" });
+    assert.deepEqual(decodeRecords(r.batches).map((x) => Buffer.from(x.value!).toString()), ["c"]);
+  });
+
+  it("a broker that is not a controller follows the metadata log over NATS and hosts replicas", async () => {
+    const observer = await Broker.start(brokerOptions(env, 4, [1, 2, 3], { metricsPort: 0 }));
+    brokers.push(observer);
+    await eventually("4 alive unfenced brokers", async () => {
+      const d = await client.admin("describeCluster", {});
+      return d.brokers.length === 4 && d.brokers.every((b) => b.alive && !b.fenced) ? d : undefined;
+    });
+    assert.ok(observer.metadataImage.topic("orders"), "the observer applied the metadata log");
+    await client.admin("createTopic", { topic: "wide", partitions: 4, replicationFactor: 4, configs: {} }, 20_000);
+    await eventually("the observer hosts wide's partitions", () => (observer.replicaStatus().filter((r) => r.topic === "wide").length === 4 ? true : undefined));
+    const d = await eventually("a leader for every partition of wide", async () => {
+      const r = await client.admin("describeTopic", { topic: "wide" });
+      return r.description.partitions.every((p) => p.leader !== undefined) ? r.description : undefined;
+    });
+    assert.equal(d.partitions.length, 4);
+    // Its metrics are served over HTTP.
+    const res = await fetch(`http://127.0.0.1:${observer.metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /flotilla_metadata_applied_index\{broker="4"\} [1-9]/);
+    assert.match(text, /flotilla_partitions\{role="follower",broker="4"\}|flotilla_partitions\{broker="4",role="follower"\}/);
   });
 
   it("serves Prometheus metrics from its own registry", async () => {
