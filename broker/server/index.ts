@@ -5,6 +5,6 @@
  */
 export { Broker, METADATA_TOPIC } from "./broker.js";
 export { runBrokerProcess, type BrokerProcess } from "./process.js";
-export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
+export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, BROKER_PASSWORD_ENV, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 export { BrokerMetrics } from "./metrics.js";
 export { CONTROLLER_WIRE_VERSION } from "./controller-messages.js";

@@ -102,11 +102,16 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   };
 }
 
+/** The environment variable ops' secure NATS config takes the `broker` user's password from (ops/nats-server.ts). */
+export const BROKER_PASSWORD_ENV = "FLOTILLA_NATS_BROKER_PASSWORD";
+
 /**
  * Parses `--id 1 --dir d --controllers 1,2,3 --nats URL --cluster NAME --metrics-port P` (also
  * `--flag=value`). Throws RangeError naming every problem. Unknown flags are problems too.
+ * NATS credentials: `--nats-user`, and the password from $FLOTILLA_NATS_BROKER_PASSWORD (user
+ * `broker` unless `--nats-user` says otherwise), so it never shows in a process listing.
  */
-export function parseBrokerArgs(argv: readonly string[]): BrokerOptions {
+export function parseBrokerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerOptions {
   const values = new Map<string, string>();
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -121,7 +126,7 @@ export function parseBrokerArgs(argv: readonly string[]): BrokerOptions {
     if (value === undefined) problems.push(`--${name} needs a value`);
     else values.set(name, value);
   }
-  const known = new Set(["id", "dir", "controllers", "nats", "cluster", "metrics-port", "nats-user", "nats-password"]);
+  const known = new Set(["id", "dir", "controllers", "nats", "cluster", "metrics-port", "nats-user"]);
   for (const k of values.keys()) if (!known.has(k)) problems.push(`unknown flag --${k}`);
   const int = (name: string): number | undefined => {
     const v = values.get(name);
@@ -153,6 +158,6 @@ export function parseBrokerArgs(argv: readonly string[]): BrokerOptions {
     ...(values.has("cluster") && { cluster: values.get("cluster")! }),
     ...(metricsPort !== undefined && { metricsPort }),
     ...(values.has("nats-user") && { natsUser: values.get("nats-user")! }),
-    ...(values.has("nats-password") && { natsPassword: values.get("nats-password")! }),
+    ...(env[BROKER_PASSWORD_ENV] && { natsUser: values.get("nats-user") ?? "broker", natsPassword: env[BROKER_PASSWORD_ENV] }),
   };
 }
