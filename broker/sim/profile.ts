@@ -114,7 +114,10 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
   const churn = flavor === "churn";
   const membership = flavor === "membership";
   const votes = flavor === "votes";
-  const checkQuorum = rng.chance(0.75);
+  const preVote = rng.chance(churn || votes ? 0.5 : 0.8);
+  // Without pre-vote, only leader stickiness (which comes with check-quorum) keeps a removed node
+  // that never learns of its removal from deposing leader after leader (Raft thesis §4.2.3).
+  const checkQuorum = !preVote || rng.chance(0.75);
   // Our payloads are a few bytes: 1 means "one entry per App", which Figure 8 needs. A window of
   // one one-entry App would make the pipe slower than the clients, so it gets a deeper window.
   const oneEntryApps = churn || rng.chance(0.5);
@@ -122,7 +125,7 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     flavor,
     electionTick: ELECTION_TICK,
     heartbeatTick: rng.range(1, 3),
-    preVote: rng.chance(churn || votes ? 0.5 : 0.8),
+    preVote,
     checkQuorum,
     leaseRead: checkQuorum && rng.chance(0.3),
     maxSizePerMsg: oneEntryApps ? 1 : 1024,

@@ -147,7 +147,7 @@ export class Workload {
   }
 
   private addLearner(leader: SimNode): void {
-    const [node] = this.sparesFor(1);
+    const [node] = this.sparesFor(1, leader);
     this.proposeSimple(leader, ConfChangeType.AddLearner, node.id, "add learner");
   }
 
@@ -163,7 +163,7 @@ export class Workload {
     if (!fresh && conf.learners.length < k) return;
     const out = this.rng.shuffle([...conf.voters]).slice(0, k);
     const fromLearners = this.rng.shuffle([...conf.learners]).slice(0, k);
-    const incoming = [...fromLearners, ...this.sparesFor(k - fromLearners.length).map((s) => s.id)];
+    const incoming = [...fromLearners, ...this.sparesFor(k - fromLearners.length, leader).map((s) => s.id)];
     const changes: ConfChangeSingle[] = [];
     for (let i = 0; i < k; i++) {
       changes.push({ type: ConfChangeType.AddNode, nodeId: incoming[i] });
@@ -181,8 +181,13 @@ export class Workload {
     this.cluster.trace.note(this.cluster.now, `propose conf change on ${leader.id}: ${what} (${cc.transition})${ok ? "" : " dropped"}`);
   }
 
-  /** `k` nodes that have never been members, started as needed (a removed node never comes back). */
-  private sparesFor(k: number): SimNode[] {
+  /**
+   * `k` nodes that have never been members, started as needed (a removed node never comes back).
+   * The leader snapshots first, as an operator would before a reassignment: a newcomer then starts
+   * from a recent snapshot instead of replaying a long log one small App at a time.
+   */
+  private sparesFor(k: number, leader: SimNode): SimNode[] {
+    if (k > 0) leader.compact(0);
     for (const id of this.cluster.members()) this.everMember.add(id);
     this.spares = this.spares.filter((s) => !this.everMember.has(s.id));
     while (this.spares.length < k) this.spares.push(this.cluster.spawnNode());
