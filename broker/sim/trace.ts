@@ -21,7 +21,9 @@ export class Trace {
     this.ring = new Array<TraceEvent | undefined>(capacity);
   }
 
+  /** Heartbeats are left out: they would crowd everything else out of a short trace. */
   message(tick: number, m: Message): void {
+    if (m.type === MessageType.Heartbeat || m.type === MessageType.HeartbeatResp) return;
     this.push({ tick, message: m });
   }
 
