@@ -81,25 +81,12 @@ export class Checker {
     return this.leaders.size;
   }
 
-  get maxCommitted(): number {
-    return this.maxCommittedIndex;
-  }
-
-  get maxApplied(): number {
-    return this.maxAppliedIndex;
-  }
-
   /** A node starts (or restarts) over durable storage holding a snapshot at `base` and these entry terms. */
   nodeStarted(id: number, base: number, baseTerm: number, terms: readonly number[], applied: number): void {
     const log = new LogShadow(base, baseTerm);
     log.terms.push(...terms);
     this.logs.set(id, log);
     this.nodeApplied.set(id, applied);
-  }
-
-  lastOf(id: number): { index: number; term: number } {
-    const log = this.log(id);
-    return { index: log.lastIndex, term: log.lastTerm };
   }
 
   /** `id` became leader of `term`: at most one per term, and its log must hold every committed entry. */

@@ -69,10 +69,6 @@ export class Cluster implements NodeHost {
     return [...ids].sort((a, b) => a - b);
   }
 
-  isVoter(id: number): boolean {
-    return this.conf.voters.includes(id) || this.conf.votersOutgoing.includes(id);
-  }
-
   /** The node that believes it leads the highest term, if any is up. */
   leader(): SimNode | undefined {
     let best: SimNode | undefined;

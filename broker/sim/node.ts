@@ -47,8 +47,7 @@ export class SimNode {
   confState: ConfState;
   /** Every membership this node applied since its snapshot, oldest first, with its index. */
   private confHistory: { index: number; confState: ConfState }[];
-  /** The leader this node last knew of, and its own role (from SoftState). */
-  leader = 0;
+  /** Its role, from the last SoftState. */
   role: StateRole = StateRole.Follower;
   /** The term this node last became leader in. */
   term = 0;
@@ -84,7 +83,6 @@ export class SimNode {
     this.sm = StateMachine.fromSnapshot(snap.data, snap.meta.index, snap.meta.term);
     this.confState = storage.initialState().confState;
     this.confHistory = [{ index: snap.meta.index, confState: this.confState }];
-    this.leader = 0;
     this.role = StateRole.Follower;
     const first = storage.firstIndex();
     const terms: number[] = [];
@@ -97,7 +95,6 @@ export class SimNode {
   crash(): void {
     this.raw = undefined;
     this.role = StateRole.Follower;
-    this.leader = 0;
     this.disk.crash();
     for (const id of this.waitingReads) this.host.checker.readAbandoned(id);
     for (const r of this.pendingReads) this.host.checker.readAbandoned(r.readId);
@@ -180,7 +177,6 @@ export class SimNode {
     while (raw.hasReady()) {
       const rd = raw.ready();
       if (rd.softState !== undefined) {
-        this.leader = rd.softState.leader;
         this.role = rd.softState.role;
         if (rd.softState.role === StateRole.Leader) {
           const hs = raw.status().hardState;
