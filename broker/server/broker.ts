@@ -188,6 +188,7 @@ export class Broker {
   private readonly partitions = new Map<string, LocalPartition>();
   private reconcileChain: Promise<void> = Promise.resolve();
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private firstReconcile = true;
   private readonly tickers = new Set<() => void>();
   private tickTimer: NodeJS.Timeout | undefined;
 
@@ -237,10 +238,10 @@ export class Broker {
   }
 
   /** The replicas this broker runs, by `topic/partition` (tests). */
-  replicaStatus(): Array<{ topic: string; partition: number; role: string; leader: number; highWatermark: bigint }> {
+  replicaStatus(): Array<{ topic: string; partition: number; role: string; leader: number; highWatermark: bigint; recovering: boolean }> {
     return [...this.partitions.values()].map((l) => {
       const s = l.replica.status();
-      return { topic: l.topic, partition: l.partition, role: s.role, leader: s.leader, highWatermark: s.highWatermark };
+      return { topic: l.topic, partition: l.partition, role: s.role, leader: s.leader, highWatermark: s.highWatermark, recovering: s.recovering };
     });
   }
 
@@ -308,8 +309,9 @@ export class Broker {
     return all;
   }
 
-  private openReplica(topic: string, partition: number, voters: readonly number[], dir: string): Promise<PartitionReplica> {
+  private openReplica(topic: string, partition: number, voters: readonly number[], dir: string, expectExisting = false): Promise<PartitionReplica> {
     return PartitionReplica.open({
+      expectExisting,
       topic,
       partition,
       brokerId: this.id,
@@ -382,8 +384,13 @@ export class Broker {
     }
     // Opening is mostly I/O; a few at a time keeps a 1,000-partition topic from taking long.
     const queue = [...changes.start];
+    // The first reconcile after start-up opens partitions that existed before this process: an
+    // empty directory for one of them means a lost disk, and the replica must not vote as if it
+    // had its old log (PartitionReplica's RECOVERING). Later ones are partitions created since.
+    const existedBefore = this.firstReconcile;
+    this.firstReconcile = false;
     const worker = async (): Promise<void> => {
-      for (let h = queue.shift(); h && !this.stopping; h = queue.shift()) await this.startReplica(h);
+      for (let h = queue.shift(); h && !this.stopping; h = queue.shift()) await this.startReplica(h, existedBefore);
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
   }
@@ -409,9 +416,9 @@ export class Broker {
     }
   }
 
-  private async startReplica(h: HostedPartition): Promise<void> {
+  private async startReplica(h: HostedPartition, existedBefore: boolean): Promise<void> {
     const dir = join(this.options.dir, "partitions", `${h.topicId}-${h.partition}`);
-    const replica = await this.openReplica(h.topic, h.partition, h.replicas, dir);
+    const replica = await this.openReplica(h.topic, h.partition, h.replicas, dir, existedBefore);
     if (this.stopping) {
       await replica.close();
       return;
