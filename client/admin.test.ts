@@ -21,6 +21,9 @@ test("admin - topics and cluster through the admin subject", async () => {
   assert.equal(cl.brokers.length, 3);
   await admin.deleteTopic("orders");
   assert.deepEqual(await admin.listTopics(), []);
+  const before = c.count("describeTopic");
+  await assert.rejects(admin.describeTopic("orders"), (e: unknown) => e instanceof FlotillaError && e.code === "UNKNOWN_TOPIC");
+  assert.equal(c.count("describeTopic"), before + 1, "an admin does not retry UNKNOWN_TOPIC");
   await assert.rejects(admin.createTopic({ topic: "x", partitions: 0, replicationFactor: -1 }), /partitions 0.*replicationFactor -1/);
   await admin.disconnect();
 });

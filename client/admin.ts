@@ -95,6 +95,9 @@ export class Admin {
   private call<K extends RequestType>(type: K, request: RequestMap[K], onRetry?: (e: FlotillaError) => void): Promise<ResponseMap[K]> {
     const rpc = this.rpc;
     if (!rpc) return Promise.reject(new FlotillaError("INVALID_REQUEST", `${type}: the admin client is not connected; call connect() first`));
-    return retry(() => rpc.call(type, rpc.adminTarget(type), request, this.ctx.requestTimeoutMs), this.ctx.retry, { onRetry }, this.ctx.env);
+    // UNKNOWN_TOPIC is retriable for producers (a topic being created); an admin asking about a
+    // topic that does not exist wants to hear so at once.
+    const retriable = (e: FlotillaError): boolean => e.code !== "UNKNOWN_TOPIC";
+    return retry(() => rpc.call(type, rpc.adminTarget(type), request, this.ctx.requestTimeoutMs), this.ctx.retry, { onRetry, retriable }, this.ctx.env);
   }
 }

@@ -71,6 +71,8 @@ export function shouldRetry(e: unknown): e is FlotillaError {
 export interface RetryHooks {
   /** Called before each retry (e.g. to mark metadata stale when `error.refreshMetadata`). */
   onRetry?(error: FlotillaError, attempt: number, delayMs: number): void | Promise<void>;
+  /** Narrows what is retried: a retriable error this returns false for is thrown at once. */
+  retriable?(error: FlotillaError): boolean;
   /** A retry loop that should stop early (a producer disconnecting) returns a reason here. */
   aborted?(): string | undefined;
 }
@@ -90,7 +92,7 @@ export async function retry<T>(
     try {
       return await fn(attempt);
     } catch (e) {
-      if (!shouldRetry(e)) throw e;
+      if (!shouldRetry(e) || hooks.retriable?.(e) === false) throw e;
       const abort = hooks.aborted?.();
       if (abort !== undefined || attempt >= options.retries) {
         const why = abort ?? `gave up after ${attempt + 1} attempt${attempt === 0 ? "" : "s"} over ${Date.now() - started} ms`;

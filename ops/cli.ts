@@ -569,6 +569,7 @@ async function runDev(ctx: Ctx): Promise<number> {
     if (ready) {
       const info = {
         nats: cluster.natsUrl,
+        natsPid: cluster.natsPid ?? null,
         cluster: cluster.cluster,
         dir: cluster.dir,
         controllerLeader: ready.controllerLeader ?? null,

@@ -62,6 +62,11 @@ export class DevCluster {
     private readonly say: (line: string) => void,
   ) {}
 
+  /** The pid of the nats-server this cluster started, if it started one. */
+  get natsPid(): number | undefined {
+    return this.nats?.pid;
+  }
+
   static async start(o: DevClusterOptions): Promise<DevCluster> {
     const say = o.say ?? (() => undefined);
     const ownDir = o.dir === undefined;
