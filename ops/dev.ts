@@ -3,11 +3,12 @@
  * processes (`flotilla broker …`, one OS process each), controllers 1..min(N, 3). What `flotilla
  * dev` and `npm start` run.
  *
- * No orphans. Brokers run in their own process groups, so a Ctrl-C at the terminal reaches only
- * this process, which stops them in order: SIGTERM (each hands its leaderships away and exits),
- * SIGKILL for any still there after a grace period, then nats-server. Each broker also gets a pipe
- * on stdin and the environment variable FLOTILLA_EXIT_WITH_PARENT: when this process dies without
- * cleaning up (kill -9), the pipe closes and `flotilla broker` stops itself.
+ * No orphans. Brokers and nats-server (held by `dev-nats.ts`) run in process groups of their own,
+ * so a Ctrl-C at the terminal reaches only this process, which stops them in order: SIGTERM to the
+ * brokers (each hands its leaderships away and exits), SIGKILL for any still there after a grace
+ * period, then nats-server. Each child also gets a pipe on stdin (brokers with the environment
+ * variable FLOTILLA_EXIT_WITH_PARENT): when this process dies without cleaning up (kill -9), the
+ * pipe closes and they stop by themselves.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
@@ -15,11 +16,12 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
+import { createInterface } from "node:readline";
 import { Flotilla, type ClusterDescription } from "../client/index.js";
-import { freePort, startNatsServer, type NatsServer } from "./nats-server.js";
+import { freePort } from "./nats-server.js";
 
 export const CLI_PATH = fileURLToPath(new URL("./cli.js", import.meta.url));
+const DEV_NATS_PATH = fileURLToPath(new URL("./dev-nats.js", import.meta.url));
 export const EXIT_WITH_PARENT_ENV = "FLOTILLA_EXIT_WITH_PARENT";
 
 export interface DevClusterOptions {
@@ -57,7 +59,7 @@ export class DevCluster {
     readonly cluster: string,
     readonly dir: string,
     private readonly ownDir: boolean,
-    private readonly nats: NatsServer | undefined,
+    private readonly nats: OwnNats | undefined,
     readonly brokers: DevBroker[],
     private readonly say: (line: string) => void,
   ) {}
@@ -72,10 +74,10 @@ export class DevCluster {
     const ownDir = o.dir === undefined;
     const dir = o.dir ?? (await mkdtemp(join(tmpdir(), "flotilla-dev-")));
     await mkdir(dir, { recursive: true });
-    let nats: NatsServer | undefined;
+    let nats: OwnNats | undefined;
     if (!o.nats) {
       say("starting nats-server (installing Debian's nats-server package first if it is missing)…");
-      nats = await startNatsServer({ logger: pino({ level: "warn" }, pino.destination(2)) });
+      nats = await OwnNats.start();
     }
     const natsUrl = o.nats ?? nats!.url;
     const controllers = Array.from({ length: Math.min(o.brokers, 3) }, (_, i) => i + 1).join(",");
@@ -149,10 +151,10 @@ export class DevCluster {
     return this.stopping;
   }
 
-  /** Last resort on a second Ctrl-C: SIGKILL everything now. */
+  /** Last resort on a second Ctrl-C: SIGKILL the brokers now, and stop nats-server. */
   kill(): void {
     for (const child of this.children.values()) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    void this.nats?.stop();
+    this.nats?.signal();
   }
 
   private async doStop(): Promise<void> {
@@ -168,5 +170,35 @@ export class DevCluster {
     }
     await this.nats?.stop();
     if (this.ownDir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** nats-server, held by `dev-nats.js` in a process group of its own. */
+class OwnNats {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly exited: Promise<void>,
+    readonly url: string,
+    readonly pid: number,
+  ) {}
+
+  static async start(): Promise<OwnNats> {
+    const child = spawn(process.execPath, [DEV_NATS_PATH], { stdio: ["pipe", "pipe", "inherit"], detached: true });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const line = await Promise.race([
+      new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve)),
+      exited.then(() => Promise.reject(new Error("nats-server did not start (see the message above)"))),
+    ]);
+    const { url, pid } = JSON.parse(line) as { url: string; pid: number };
+    return new OwnNats(child, exited, url, pid);
+  }
+
+  signal(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+  }
+
+  async stop(): Promise<void> {
+    this.signal();
+    await this.exited;
   }
 }
