@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
+import { pino } from "pino";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { FlotillaError } from "../protocol/errors.js";
 import { decodeRecords, encodeRecordBatch, iterateBatches } from "../protocol/record-batch.js";
@@ -215,6 +217,41 @@ describe("broker - a 3-broker cluster over NATS", () => {
     const text = await res.text();
     assert.match(text, /flotilla_metadata_applied_index\{broker="4"\} [1-9]/);
     assert.match(text, /flotilla_partitions\{role="follower",broker="4"\}|flotilla_partitions\{broker="4",role="follower"\}/);
+  });
+
+  it("a broker whose disk was wiped comes back RECOVERING (no votes with an empty log) and catches up", async () => {
+    const observer = brokers.find((b) => b.id === 4)!;
+    const hw = await client.ok("produce", subjects.produce(CLUSTER, "wide", 0), {
+      topic: "wide",
+      partition: 0,
+      acks: "all",
+      timeoutMs: 5000,
+      batchId: randomBytes(16),
+      batch: encodeRecordBatch([{ key: null, value: Buffer.from("before the wipe") }]),
+    });
+    await observer.stop();
+    brokers = brokers.filter((b) => b !== observer);
+    await rm(brokerOptions(env, 4, [1, 2, 3]).dir, { recursive: true, force: true });
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+    const reborn = await Broker.start(brokerOptions(env, 4, [1, 2, 3], { logger }));
+    brokers.push(reborn);
+    // Known gap (raft/partition, not the broker): the leader of an idle partition only heartbeats,
+    // and a heartbeat does not reveal that a follower lost its log, so a wiped replica stays
+    // RECOVERING until the next append makes it reject one. Each round writes to the partitions
+    // still recovering.
+    await eventually("the wiped broker's replicas caught up", async () => {
+      const wide = reborn.replicaStatus().filter((r) => r.topic === "wide");
+      if (wide.length === 4 && wide.every((r) => !r.recovering) && wide.find((r) => r.partition === 0)!.highWatermark > hw.baseOffset) return true;
+      for (const r of wide.filter((x) => x.recovering)) {
+        await client
+          .call("produce", subjects.produce(CLUSTER, "wide", r.partition), { topic: "wide", partition: r.partition, acks: "all", timeoutMs: 2000, batchId: randomBytes(16), batch: encodeRecordBatch([{ key: null, value: Buffer.from("nudge") }]) }, 3000)
+          .catch(() => undefined);
+      }
+      return undefined;
+    }, 60_000, 500);
+    const recovering = lines.filter((l) => l.includes("recovering (no votes, no campaigns)"));
+    assert.equal(recovering.length, 4, "each of its 4 replicas started RECOVERING");
   });
 
   it("serves Prometheus metrics from its own registry", async () => {
