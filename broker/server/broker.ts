@@ -175,6 +175,7 @@ export class Broker {
   // Registration.
   private readonly incarnation = randomBytes(16).toString("hex");
   private epoch = 0;
+  private registeredAt = 0;
   private fenced = true;
 
   // Controller leader state (only while the local metadata replica leads).
@@ -405,7 +406,18 @@ export class Broker {
   private moveToPreferredLeaders(): void {
     if (this.stopping) return;
     const now = Date.now();
+    // A broker the controller fenced (it stopped hearing our heartbeats) should lead nothing: hand
+    // leadership to the most caught-up live voter. Not in the first session after registering,
+    // when every broker starts fenced until it has caught up with the metadata log.
+    const me = this.image.broker(this.id);
+    const fencedHere = this.epoch !== 0 && me?.epoch === this.epoch && me.fenced && now - this.registeredAt > this.options.sessionTimeoutMs;
     for (const l of this.partitions.values()) {
+      if (fencedHere && l.leaderSince !== 0 && now - l.lastPreferredMove >= PREFERRED_MOVE_AFTER_MS) {
+        l.lastPreferredMove = now;
+        this.logger.warn({ topic: l.topic, partition: l.partition }, "fenced by the controller: handing leadership away");
+        void l.replica.handOffLeadership().catch(() => undefined);
+        continue;
+      }
       if (l.leaderSince === 0 || now - l.leaderSince < PREFERRED_MOVE_AFTER_MS || now - l.lastPreferredMove < PREFERRED_MOVE_EVERY_MS) continue;
       const preferred = this.image.topic(l.topic)?.partitions[l.partition]?.replicas[0];
       if (preferred === undefined || preferred === this.id || this.image.broker(preferred)?.fenced !== false) continue;
@@ -696,6 +708,7 @@ export class Broker {
     if (this.epoch === 0) {
       const r = await this.controllerCall({ type: "register", brokerId: this.id, incarnation: this.incarnation }, replyChecks.register, 15_000);
       this.epoch = r.epoch;
+      this.registeredAt = Date.now();
       this.logger.info({ epoch: r.epoch }, "registered with the controller");
     }
     const reply = await this.controllerCall(
