@@ -184,3 +184,21 @@ test("producer - acks none publishes and answers offset -1", async () => {
   assert.equal(c.published.length, 1);
   await producer.disconnect();
 });
+
+test("producer - a batch the broker finds too large is split and sent in order", async () => {
+  const c = new FakeCluster({ t: 1 });
+  c.maxBatchBytes = 400;
+  const producer = fakeFlotilla(c).producer({ lingerMs: 10_000, batchBytes: 2000 });
+  await producer.connect();
+  const sending = producer.send({ topic: "t", messages: Array.from({ length: 10 }, (_, i) => ({ value: Buffer.alloc(100, i) })) });
+  await producer.flush();
+  const acks = await sending;
+  assert.deepEqual(acks.map((a) => a.offset), Array.from({ length: 10 }, (_, i) => BigInt(i)));
+  const accepted = c.logs.get("t/0")!;
+  assert.ok(accepted.length >= 4);
+  const values = accepted.flatMap((b) => decodeRecords(b).map((r) => r.value![0]));
+  assert.deepEqual(values, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "every record once, in order");
+  c.maxBatchBytes = 100;
+  await assert.rejects(producer.send({ topic: "t", messages: [{ value: Buffer.alloc(200) }] }), (e: unknown) => e instanceof FlotillaError && e.code === "BATCH_TOO_LARGE");
+  await producer.disconnect();
+});

@@ -18,7 +18,8 @@
  *    write's offset instead of appending it again. While a batch of a partition is being retried, no
  *    new batch of that partition is sent, and a retried batch waits until the batch before it has
  *    settled, so retries go out in order. Other errors reject the messages of that batch with the
- *    typed FlotillaError.
+ *    typed FlotillaError. A BATCH_TOO_LARGE for a batch of several records (a broker whose limit is
+ *    below ours) splits it in two, sent one after the other, as Kafka's producer does.
  *
  * Ordering caveat: the broker does not check producer sequences yet, so with maxInFlight > 1 a
  * batch whose request was lost (a timeout) can land after the batch sent behind it. Use
@@ -109,12 +110,15 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** Where record `index` of a batch landed (-1n with acks "none"). */
+type OffsetOf = (index: number) => bigint;
+
 /** A batch taking records. `bytes` bounds its encoded size from above. */
 interface OpenBatch {
   records: RecordInput[];
   bytes: number;
   timer: NodeJS.Timeout | undefined;
-  result: Deferred<bigint>;
+  result: Deferred<OffsetOf>;
 }
 
 /** A closed batch: bytes and UUID fixed for every attempt. */
@@ -124,8 +128,9 @@ interface ClosedBatch {
   held: number;
   id: Uint8Array;
   sequence: number;
-  records: number;
-  result: Deferred<bigint>;
+  /** The records, kept to split the batch should a broker find it too large. */
+  records: RecordInput[];
+  result: Deferred<OffsetOf>;
   retrying: boolean;
 }
 
@@ -303,8 +308,8 @@ export class Producer {
     batch.records.push(record);
     batch.bytes += size;
     if (batch.bytes + 16 > maxBatch) this.close(q); // no room for even a tiny record
-    const base = await batch.result.promise;
-    return { topic, partition, offset: base < 0n ? -1n : base + BigInt(index) };
+    const offsetOf = await batch.result.promise;
+    return { topic, partition, offset: offsetOf(index) };
   }
 
   /** Closes the open batch of `q`, encodes it and queues it to be sent. */
@@ -316,18 +321,26 @@ export class Producer {
     this.partitioner.batchClosed(q.topic, q.partition, q.numPartitions);
     const sequence = q.nextSequence;
     q.nextSequence = (q.nextSequence + open.records.length) % (INT32_MAX + 1);
-    let bytes: Uint8Array;
+    let batch: ClosedBatch;
     try {
-      bytes = this.config.idempotent
-        ? encodeRecordBatch(open.records, { producerId: this.producerId, producerEpoch: 0, baseSequence: sequence })
-        : encodeRecordBatch(open.records);
+      batch = this.encode(q, open.records, sequence, open.bytes - RECORD_BATCH_HEADER_SIZE, open.result);
     } catch (e) {
       this.budget.release(open.bytes - RECORD_BATCH_HEADER_SIZE);
-      open.result.reject(new FlotillaError("INVALID_REQUEST", `could not encode a batch for ${q.topic}/${q.partition}: ${(e as Error).message}`, { cause: e }));
+      open.result.reject(e);
       return;
     }
-    q.ready.push({ bytes, held: open.bytes - RECORD_BATCH_HEADER_SIZE, id: newBatchId(), sequence, records: open.records.length, result: open.result, retrying: false });
+    q.ready.push(batch);
     this.dispatch(q);
+  }
+
+  private encode(q: PartitionQueue, records: RecordInput[], sequence: number, held: number, result: Deferred<OffsetOf>): ClosedBatch {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.config.idempotent ? encodeRecordBatch(records, { producerId: this.producerId, producerEpoch: 0, baseSequence: sequence }) : encodeRecordBatch(records);
+    } catch (e) {
+      throw new FlotillaError("INVALID_REQUEST", `could not encode a batch for ${q.topic}/${q.partition}: ${(e as Error).message}`, { cause: e });
+    }
+    return { bytes, held, id: newBatchId(), sequence, records, result, retrying: false };
   }
 
   private dispatch(q: PartitionQueue): void {
@@ -342,13 +355,31 @@ export class Producer {
 
   private async sendBatch(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>): Promise<void> {
     try {
-      const base = await retry(
+      // The first retry (or split) of this batch holds back the partition's later batches.
+      const retrying = (): void => {
+        if (batch.retrying) return;
+        batch.retrying = true;
+        q.retrying++;
+      };
+      batch.result.resolve(await this.deliver(q, batch, previous, retrying));
+    } catch (e) {
+      batch.result.reject(e);
+    } finally {
+      if (batch.retrying) q.retrying--;
+      q.inFlight--;
+      this.budget.release(batch.held);
+      this.dispatch(q);
+    }
+  }
+
+  /** Sends one batch with retries; splits it when the broker finds it too large. */
+  private async deliver(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>, retrying: () => void): Promise<OffsetOf> {
+    let base: bigint;
+    try {
+      base = await retry(
         async (attempt) => {
           if (attempt > 0) {
-            if (!batch.retrying) {
-              batch.retrying = true;
-              q.retrying++;
-            }
+            retrying();
             await previous; // retries go out in the partition's order
           }
           return this.produceOnce(q, batch);
@@ -362,15 +393,19 @@ export class Producer {
         },
         this.ctx.env,
       );
-      batch.result.resolve(base);
     } catch (e) {
-      batch.result.reject(e);
-    } finally {
-      if (batch.retrying) q.retrying--;
-      q.inFlight--;
-      this.budget.release(batch.held);
-      this.dispatch(q);
+      if (!(e instanceof FlotillaError && e.code === "BATCH_TOO_LARGE" && batch.records.length > 1)) throw e;
+      // Nothing was appended: send the two halves in order, each with its own UUID.
+      retrying();
+      await previous;
+      const k = Math.ceil(batch.records.length / 2);
+      const first = this.encode(q, batch.records.slice(0, k), batch.sequence, 0, batch.result);
+      const second = this.encode(q, batch.records.slice(k), (batch.sequence + k) % (INT32_MAX + 1), 0, batch.result);
+      const a = await this.deliver(q, first, Promise.resolve(), retrying);
+      const b = await this.deliver(q, second, Promise.resolve(), retrying);
+      return (i) => (i < k ? a(i) : b(i - k));
     }
+    return (i) => (base < 0n ? -1n : base + BigInt(i));
   }
 
   private async produceOnce(q: PartitionQueue, batch: ClosedBatch): Promise<bigint> {

@@ -21,6 +21,8 @@ export type Fault = { error: FlotillaError } | { nats: "503" | "TIMEOUT" } | { h
 
 export class FakeCluster implements Requester {
   maxPayload = 1 << 20;
+  /** Batches above this many bytes are refused with BATCH_TOO_LARGE (a broker below the NATS limit). */
+  maxBatchBytes = Infinity;
   readonly seen: SeenRequest[] = [];
   readonly published: SeenRequest[] = [];
   /** topic → partition count. */
@@ -93,6 +95,7 @@ export class FakeCluster implements Requester {
         const { topic, partition, batchId } = r.request;
         const key = `${topic}/${partition}`;
         const id = Buffer.from(batchId).toString("hex");
+        if (r.request.batch.length > this.maxBatchBytes) return encodeErrorResponse(new FlotillaError("BATCH_TOO_LARGE", `${r.request.batch.length} bytes`));
         const dup = this.dedup.get(id);
         if (dup !== undefined) return encodeResponse("produce", { baseOffset: dup });
         const batch = Uint8Array.from(r.request.batch);
