@@ -457,6 +457,7 @@ export class Broker {
 
   private async followMetadata(): Promise<void> {
     const maxBytes = this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse;
+    let reconcilePending = false;
     while (!this.stopping) {
       if (this.metadataHalted) {
         await sleep(1000);
@@ -470,13 +471,17 @@ export class Broker {
           res = await this.fetchMetadataRemote(maxBytes);
         }
         if (this.stopping) return;
-        const events = this.applyMetadata(res.batches);
-        const caughtUp = this.metadataNext >= res.highWatermark;
-        if (caughtUp && !this.metadataCaughtUp) {
-          this.metadataCaughtUp = true;
-          this.logger.info({ appliedIndex: this.metadataAppliedIndex }, "caught up with the metadata log");
-          this.scheduleReconcile();
-        } else if (events && caughtUp) this.scheduleReconcile();
+        if (this.applyMetadata(res.batches)) reconcilePending = true;
+        // Reconcile from an image that is caught up, not from every step of a long replay.
+        if (this.metadataNext >= res.highWatermark) {
+          if (!this.metadataCaughtUp) {
+            this.metadataCaughtUp = true;
+            this.logger.info({ appliedIndex: this.metadataAppliedIndex }, "caught up with the metadata log");
+            reconcilePending = true;
+          }
+          if (reconcilePending) this.scheduleReconcile();
+          reconcilePending = false;
+        }
       } catch (err) {
         if (this.stopping) return;
         this.logger.debug({ err }, "metadata fetch failed; retrying");
