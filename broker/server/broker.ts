@@ -935,7 +935,8 @@ export class Broker {
   private async doStop(handOff: boolean): Promise<void> {
     if (handOff && this.nc && !this.nc.isClosed()) {
       const started = Date.now();
-      await this.heartbeat(true).catch(() => undefined);
+      // Ask to be fenced, so nothing is moved onto this broker meanwhile (not worth registering for).
+      if (this.epoch !== 0) await this.heartbeat(true).catch(() => undefined);
       // Data partitions first, the metadata group last: moving leaders may still need the controller.
       const led = [...this.partitions.values()].filter((l) => l.replica.isLeader);
       const moved = await Promise.all(led.map((l) => l.replica.handOffLeadership(this.options.shutdownHandOffMs).catch(() => false)));
