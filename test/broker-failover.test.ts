@@ -128,10 +128,19 @@ describe("broker - kill -9 of a partition leader under produce load", () => {
     );
     await eventually("acks after the failover", () => (acked.length >= ackedAtKill + 40 ? true : undefined), 60_000, 50);
     await load.stop();
+    // The controller stops hearing from the killed broker and fences it.
+    await eventually(
+      "the killed broker fenced and not alive",
+      async () => {
+        const b = (await client.admin("describeCluster", {})).brokers.find((x) => x.id === firstLeader);
+        return b && !b.alive && b.fenced ? b : undefined;
+      },
+      60_000,
+    );
     const got = await checkLog(client, acked);
     console.log(`# failover: leader ${firstLeader} killed, new leader ${newLeader}; ${acked.length} acknowledged, ${got} in the log, ${load.retries()} retried sends`);
 
-    // The killed broker restarts and rejoins.
+    // The killed broker restarts, registers again and is unfenced.
     victim.start();
     await eventually(
       "the restarted broker alive and unfenced",
