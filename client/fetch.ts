@@ -13,6 +13,9 @@ import { retry } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 import type { FetchedRecord, FetchOptions, FetchResult } from "./types.js";
 
+/** How long past maxWaitMs a fetch waits for its answer before retrying. */
+const FETCH_ANSWER_MARGIN_MS = 5000;
+
 export const FETCH_DEFAULTS = { maxBytes: 1 << 20, maxWaitMs: 500, minBytes: 1 } as const;
 
 /** Checks fetch options; one error naming every problem. */
@@ -61,7 +64,8 @@ export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptio
         "fetch",
         target,
         { topic: o.topic, partition: o.partition, offset, maxBytes: cappedMax, minBytes: Math.min(minBytes, cappedMax), maxWaitMs, consistency: o.consistency ?? "leader" },
-        maxWaitMs + ctx.requestTimeoutMs,
+        // A leader that died with the request never answers: retry soon rather than after the admin timeout.
+        maxWaitMs + Math.min(ctx.requestTimeoutMs, FETCH_ANSWER_MARGIN_MS),
       ),
     ctx.retry,
     {},

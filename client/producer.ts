@@ -46,7 +46,9 @@ export const PRODUCER_DEFAULTS = {
   batchBytes: 512 * 1024,
   maxInFlight: 5,
   bufferBytes: 32 * 1024 * 1024,
-  timeoutMs: 30_000,
+  // Short on purpose: a request that reached a leader which then died gets no answer at all (NATS
+  // cannot tell), and only this timeout ends it; the retry carries the same UUID, so it is safe.
+  timeoutMs: 5_000,
 } as const;
 
 export interface ResolvedProducerConfig {

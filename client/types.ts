@@ -48,7 +48,10 @@ export interface ProducerConfig {
   maxInFlight?: number;
   /** Bytes of messages buffered (queued or in flight) before `send` waits for room. Default 32 MiB. */
   bufferBytes?: number;
-  /** How long the broker may take to meet `acks` (and we wait for its answer). Default 30 s. */
+  /**
+   * How long the broker may take to meet `acks`; we wait a second more for its answer, then retry
+   * (same UUID). Default 5 s: a leader that died with our request gets no other deadline.
+   */
   timeoutMs?: number;
   retry?: Partial<RetryOptions>;
 }
