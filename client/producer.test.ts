@@ -199,6 +199,8 @@ test("producer - a batch the broker finds too large is split and sent in order",
   const values = accepted.flatMap((b) => decodeRecords(b).map((r) => r.value![0]));
   assert.deepEqual(values, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "every record once, in order");
   c.maxBatchBytes = 100;
-  await assert.rejects(producer.send({ topic: "t", messages: [{ value: Buffer.alloc(200) }] }), (e: unknown) => e instanceof FlotillaError && e.code === "BATCH_TOO_LARGE");
+  const tooLarge = producer.send({ topic: "t", messages: [{ value: Buffer.alloc(200) }] });
+  await producer.flush();
+  await assert.rejects(tooLarge, (e: unknown) => e instanceof FlotillaError && e.code === "BATCH_TOO_LARGE");
   await producer.disconnect();
 });

@@ -170,6 +170,8 @@ export class Producer {
   readonly producerId: bigint;
   private state: "new" | "connected" | "disconnecting" | "disconnected" = "new";
   private pending = new Set<Promise<unknown>>();
+  /** Flushes under way: while any is, batches are sent without lingering. */
+  private flushing = 0;
 
   constructor(
     private readonly ctx: ClientContext,
@@ -200,10 +202,18 @@ export class Producer {
     this.state = "disconnected";
   }
 
-  /** Closes every open batch and waits until everything sent so far has settled. */
+  /**
+   * Sends every open batch now and waits until every `send` made so far has settled. Records that
+   * such a send appends while the flush runs (it may still be looking up metadata) do not linger.
+   */
   async flush(): Promise<void> {
-    for (const q of this.queues.values()) this.close(q);
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    this.flushing++;
+    try {
+      for (const q of this.queues.values()) this.close(q);
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    } finally {
+      this.flushing--;
+    }
   }
 
   /** Bytes of messages queued or in flight (the back-pressure budget in use). */
@@ -302,8 +312,9 @@ export class Producer {
       const linger = (): void => {
         if (q.open === open) this.close(q);
       };
-      open.timer = this.config.lingerMs === 0 ? undefined : setTimeout(linger, this.config.lingerMs);
-      if (this.config.lingerMs === 0) setImmediate(linger);
+      const lingerMs = this.flushing > 0 ? 0 : this.config.lingerMs;
+      open.timer = lingerMs === 0 ? undefined : setTimeout(linger, lingerMs);
+      if (lingerMs === 0) setImmediate(linger);
     }
     const batch = q.open;
     const index = batch.records.length;
