@@ -68,7 +68,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
   }
 }
 
-test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cluster describe, clean stop", { timeout: 150_000 }, async () => {
+test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cluster describe, the library through a leader kill -9, clean stop", { timeout: 150_000 }, async () => {
   const dev: ChildProcess = spawn(process.execPath, [CLI, "dev", "--brokers", "3", "--cluster", CLUSTER, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
   let devErr = "";
   dev.stderr!.on("data", (d) => (devErr += d));
@@ -153,10 +153,36 @@ test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cl
     await producer.disconnect();
     assert.deepEqual(sent.map((s) => [s.partition, s.offset]), [[partition, 3n], [partition, 4n]]);
     const batch = await flotilla.fetch({ topic: "events", partition, offset: 3n, maxBytes: 1 << 20, maxWaitMs: 1000 });
-    await flotilla.disconnect();
     assert.deepEqual(batch.records.map((r) => r.value?.toString()), ["lib-1", "lib-2"]);
     assert.equal(batch.records[0].headers.h?.toString(), "x");
     assert.ok(batch.highWatermark >= 5n);
+
+    // Leader failover under produce: kill -9 the partition's leader; the producer retries (same
+    // UUIDs) and every record is there once, in order.
+    const created2 = await run(["topic", "create", "failover", "--partitions", "1", "--replication-factor", "3", ...at]);
+    assert.equal(created2.code, 0, created2.stderr);
+    const admin = flotilla.admin();
+    await admin.connect();
+    const leader = await eventually("failover has a leader", async () => (await admin.describeTopic("failover")).partitions[0].leader);
+    await admin.disconnect();
+    const fp = flotilla.producer({ acks: "all", lingerMs: 1, maxInFlight: 1 });
+    await fp.connect();
+    const offsets: bigint[] = [];
+    for (let i = 0; i < 60; i++) {
+      if (i === 20) process.kill(info.brokers.find((b) => b.id === leader)!.pid, "SIGKILL");
+      offsets.push((await fp.send({ topic: "failover", messages: [{ value: `f${i}` }] }))[0].offset);
+    }
+    await fp.disconnect();
+    assert.deepEqual(offsets, Array.from({ length: 60 }, (_, i) => BigInt(i)), "one offset per record, in order");
+    const values: string[] = [];
+    for (let offset = 0n; values.length < 60; ) {
+      const r = await flotilla.fetch({ topic: "failover", partition: 0, offset, maxWaitMs: 1000 });
+      assert.ok(r.records.length > 0, `records after offset ${offset}`);
+      for (const rec of r.records) values.push(rec.value!.toString());
+      offset = r.records[r.records.length - 1].offset + 1n;
+    }
+    await flotilla.disconnect();
+    assert.deepEqual(values, Array.from({ length: 60 }, (_, i) => `f${i}`), "no duplicate, no gap, no reordering");
 
     // Errors: a clear message and a non-zero exit.
     const missing = await run(["topic", "describe", "nope", ...at]);
@@ -165,6 +191,7 @@ test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cl
 
     dev.kill("SIGTERM");
     assert.equal(await devExit, 0, devErr);
+    assert.match(devErr, new RegExp(`broker ${leader} exited`), "flotilla dev reports the broker that died");
     await eventually("every process flotilla dev started is gone", async () => (info.brokers.every((b) => !alive(b.pid)) && !alive(info.natsPid) ? true : undefined), 20_000);
   } finally {
     if (dev.exitCode === null && dev.signalCode === null) {
