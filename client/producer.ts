@@ -402,7 +402,6 @@ export class Producer {
           onRetry: (e) => {
             if (e.refreshMetadata) this.metadata.invalidate(q.topic);
           },
-          aborted: () => (this.state === "disconnected" ? "the producer was disconnected" : undefined),
         },
         this.ctx.env,
       );

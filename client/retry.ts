@@ -73,8 +73,6 @@ export interface RetryHooks {
   onRetry?(error: FlotillaError, attempt: number, delayMs: number): void | Promise<void>;
   /** Narrows what is retried: a retriable error this returns false for is thrown at once. */
   retriable?(error: FlotillaError): boolean;
-  /** A retry loop that should stop early (a producer disconnecting) returns a reason here. */
-  aborted?(): string | undefined;
 }
 
 /**
@@ -93,9 +91,8 @@ export async function retry<T>(
       return await fn(attempt);
     } catch (e) {
       if (!shouldRetry(e) || hooks.retriable?.(e) === false) throw e;
-      const abort = hooks.aborted?.();
-      if (abort !== undefined || attempt >= options.retries) {
-        const why = abort ?? `gave up after ${attempt + 1} attempt${attempt === 0 ? "" : "s"} over ${Date.now() - started} ms`;
+      if (attempt >= options.retries) {
+        const why = `gave up after ${attempt + 1} attempt${attempt === 0 ? "" : "s"} over ${Date.now() - started} ms`;
         throw new FlotillaError(e.code, `${e.message} (${why})`, { cause: e, leader: e.leader });
       }
       const delay = retryDelay(options, attempt, e, env.random());
