@@ -1,5 +1,6 @@
 export { RawNode, type RaftLogView } from "./raw-node.js";
 export { MemoryStorage } from "./memory-storage.js";
+export { bootstrapState } from "./bootstrap.js";
 export {
   KNOWN_BUGS,
   ProposalDroppedError,

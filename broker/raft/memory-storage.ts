@@ -1,4 +1,5 @@
 import { emptyConfState, type ConfState, type Entry, type HardState, type Snapshot } from "../../protocol/raft.js";
+import { bootstrapState } from "./bootstrap.js";
 import { limitSize } from "./raft-log.js";
 import type { Storage } from "./types.js";
 
@@ -15,6 +16,15 @@ export class MemoryStorage implements Storage {
   constructor(confState: ConfState = emptyConfState()) {
     this.snap = { meta: { index: 0, term: 0, confState }, data: new Uint8Array(0) };
     this.ents = [{ index: 0, term: 0, type: 0, data: new Uint8Array(0) }];
+  }
+
+  /** Storage of an initial member of a new group (see `bootstrapState`). */
+  static bootstrap(members: ConfState): MemoryStorage {
+    const s = new MemoryStorage();
+    const { entries, hardState } = bootstrapState(members);
+    s.append(entries);
+    s.setHardState(hardState);
+    return s;
   }
 
   initialState(): { hardState: HardState; confState: ConfState } {

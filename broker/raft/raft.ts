@@ -985,9 +985,13 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     const changer = new Changer(this.trk, this.log.lastIndex());
     const mode = confChangeMode(cc);
+    // The first entry of a bootstrapped group names all its initial members at once (see
+    // bootstrapState); from no voters at all there is no old majority to keep, so it applies directly.
+    const bootstrapping = this.trk.config.incoming.size === 0 && this.trk.config.outgoing.size === 0;
     let result;
     try {
-      if (mode.kind === "leave") result = changer.leaveJoint();
+      if (bootstrapping && mode.kind !== "leave") result = changer.simple(cc.changes, true);
+      else if (mode.kind === "leave") result = changer.leaveJoint();
       else if (mode.kind === "enter" && !(this.bugs.has("single-step-joint") && cc.transition === "auto")) {
         result = changer.enterJoint(mode.autoLeave, cc.changes);
       } else result = changer.simple(cc.changes, this.bugs.has("single-step-joint"));

@@ -54,7 +54,7 @@ export class Cluster implements NodeHost {
     this.network = new Network(rng.fork(), profile.net);
     const voters = Array.from({ length: options.nodes }, (_, i) => i + 1);
     this.conf = { ...emptyConfState(), voters };
-    for (const id of voters) this.addNode(id, new MemoryStorage({ ...emptyConfState(), voters: [...voters] }));
+    for (const id of voters) this.addNode(id, MemoryStorage.bootstrap({ ...emptyConfState(), voters: [...voters] }));
     this.nextId = options.nodes + 1;
   }
 

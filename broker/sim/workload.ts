@@ -123,13 +123,6 @@ export class Workload {
       if (!conf.autoLeave) this.proposeConf(leader, { changes: [], transition: "auto" }, "leave joint");
       return;
     }
-    // A node added to a log that still starts at index 1 would replay it from the start and never
-    // learn the initial voters (they are in the bootstrap snapshot, not in entries): make every
-    // member's log start with a snapshot first, so additions always go through InstallSnapshot.
-    const unsnapshotted = c.members().filter((id) => c.nodes.get(id)?.disk.storage.firstIndex() === 1);
-    for (const id of unsnapshotted) c.nodes.get(id)?.compact(0);
-    if (unsnapshotted.length > 0) return;
-
     const n = c.options.nodes;
     const voters = conf.voters;
     const learners = conf.learners;
