@@ -2,7 +2,7 @@
 // Adds lock entries for optional platform packages that this machine's registry does not serve,
 // so that `npm ci` finds the lock file complete (they are skipped on other platforms anyway).
 import { readFileSync, writeFileSync } from "node:fs";
-const file = process.argv[2];
+const file = process.argv[2] ?? "package-lock.json";
 const lock = JSON.parse(readFileSync(file, "utf8"));
 const pkgs = lock.packages;
 let added = 0;
