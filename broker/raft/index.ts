@@ -3,6 +3,7 @@ export { MemoryStorage } from "./memory-storage.js";
 export { bootstrapState } from "./bootstrap.js";
 export {
   KNOWN_BUGS,
+  SIMULATED_BUGS,
   ProposalDroppedError,
   StateRole,
   type BugName,

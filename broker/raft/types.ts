@@ -32,6 +32,18 @@ export const KNOWN_BUGS = [
 ] as const;
 export type BugName = (typeof KNOWN_BUGS)[number];
 
+/**
+ * The known bugs the simulator must catch (`npm run sim -- --bug NAME`; its tests check each).
+ * The other two are caught by the unit tests (RAFT_TEST_BUGS, see test-network.ts) only:
+ * - conf-before-noop: with membership applied at commit time, and a new leader's pendingConfIndex
+ *   set to its last index, a change proposed before the no-op commits can only follow a log whose
+ *   every entry is committed and applied; the rule is defence in depth, no run can break safety.
+ * - persist-aba: needs a node re-elected leader while its own write from an earlier term is still
+ *   in flight, a window the simulator's fsync delays (a few ticks) against election timeouts of
+ *   ten ticks practically never open.
+ */
+export const SIMULATED_BUGS = ["commit-old-term", "no-persist-vote", "stale-read", "no-prevote-check", "single-step-joint", "read-before-noop"] as const satisfies readonly BugName[];
+
 /** Why a proposal or request was refused. */
 export class ProposalDroppedError extends Error {
   constructor(reason: string) {

@@ -6,7 +6,7 @@
  * the property, the last events and the command that replays exactly that seed.
  */
 import { performance } from "node:perf_hooks";
-import { KNOWN_BUGS, type BugName } from "../raft/types.js";
+import { SIMULATED_BUGS, type BugName } from "../raft/types.js";
 import { defaultOptions, FAULT_FLAGS, replayCommand, type SimOptions } from "./profile.js";
 import { runSeed, type SeedResult } from "./run.js";
 
@@ -20,7 +20,7 @@ interface CliArgs {
 
 const USAGE = `usage: npm run sim -- --seeds N [--from S] [--nodes 3|5|7] [--json] [--bug NAME] [--steps L] [--keep-going]
          [${FAULT_FLAGS.map((f) => `--no-${f}`).join(" ")}]
-bugs: ${KNOWN_BUGS.join(", ")}`;
+bugs: ${SIMULATED_BUGS.join(", ")}`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -45,7 +45,7 @@ function parseArgs(argv: string[]): CliArgs {
       args.options.nodes = n;
     } else if (a === "--bug") {
       const b = argv[++i];
-      if (!(KNOWN_BUGS as readonly string[]).includes(b)) fail(`unknown bug ${b}`);
+      if (!(SIMULATED_BUGS as readonly string[]).includes(b)) fail(`unknown bug ${b} (the simulator catches: ${SIMULATED_BUGS.join(", ")})`);
       args.options.bug = b as BugName;
     } else if (a === "--json") args.json = true;
     else if (a === "--keep-going") args.keepGoing = true;
