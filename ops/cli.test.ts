@@ -56,6 +56,9 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   assert.equal(h.code, 0);
   assert.match(h.out, /usage: flotilla topic create NAME --partitions P --replication-factor R/);
   assert.equal((await cli(["nope"])).code, 2);
+  const planned = await cli(["group", "list"]);
+  assert.equal(planned.code, 2);
+  assert.match(planned.err, /not available yet/);
   for (const c of [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]]) {
     const x = await cli([...c, "--help"]);
     assert.equal(x.code, 0, c.join(" "));

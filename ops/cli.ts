@@ -326,6 +326,13 @@ const commands: Record<string, Command> = {
 
 const GROUPS: Record<string, string> = { topic: "create|list|describe|delete", cluster: "describe" };
 
+/** Commands CONTRACTS.md lists that this version does not have yet. */
+const PLANNED: Record<string, string> = {
+  reassign: "partition reassignment comes in a later version",
+  leader: "leader transfer and rebalance come in a later version",
+  group: "consumer groups come in a later version",
+};
+
 function commandHelp(name: string, c: Command): string {
   const flags = Object.keys(c.flags).length > 0 ? `\n\noptions:\n${formatFlags(c.flags)}` : "";
   return `usage: ${c.usage}\n\n${c.summary}${c.details ? `\n\n${c.details}` : ""}${flags}\n`;
@@ -357,6 +364,7 @@ export function parseCommand(argv: readonly string[]): { name: string; command: 
     if (!commands[name]) throw new UsageError([`unknown command "flotilla ${name}" (try ${GROUPS[first].split("|").map((s) => `${first} ${s}`).join(", ")})`], first);
   }
   const command = commands[name];
+  if (!command && PLANNED[first]) throw new UsageError([`"flotilla ${first}" is not available yet: ${PLANNED[first]}`], first);
   if (!command) throw new UsageError([`unknown command "${first}"`], "");
   if (command.raw) return { name, command, flags: new Map(), positionals: [], rest: args };
   const parsed = parseArgs(args, command.flags);
