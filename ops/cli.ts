@@ -364,7 +364,7 @@ export function parseCommand(argv: readonly string[]): { name: string; command: 
     if (!commands[name]) throw new UsageError([`unknown command "flotilla ${name}" (try ${GROUPS[first].split("|").map((s) => `${first} ${s}`).join(", ")})`], first);
   }
   const command = commands[name];
-  if (!command && PLANNED[first]) throw new UsageError([`"flotilla ${first}" is not available yet: ${PLANNED[first]}`], first);
+  if (!command && PLANNED[first]) throw new UsageError([`"flotilla ${first}" is not available yet: ${PLANNED[first]}`], "");
   if (!command) throw new UsageError([`unknown command "${first}"`], "");
   if (command.raw) return { name, command, flags: new Map(), positionals: [], rest: args };
   const parsed = parseArgs(args, command.flags);
