@@ -4,9 +4,8 @@
  * when missing), then a short demo against it — create a topic, produce a few records, read them
  * back — and the addresses of everything, and it keeps running until Ctrl-C, which stops it all.
  */
-import { chmod } from "node:fs/promises";
 import { Flotilla } from "../client/index.js";
-import { CLI_PATH, DevCluster } from "./dev.js";
+import { DevCluster } from "./dev.js";
 
 const TOPIC = "demo";
 const say = (line = ""): void => void process.stdout.write(`${line}\n`);
@@ -65,9 +64,6 @@ async function main(): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  // tsc writes dist/ops/cli.js without the execute bit, and npm does not link a package's own
-  // bin; `npx flotilla` (which the hints below suggest) needs it executable.
-  await chmod(CLI_PATH, 0o755).catch(() => undefined);
   say("Flotilla: starting a local cluster (nats-server + 3 brokers)…");
   cluster = await DevCluster.start({ brokers: 3, cluster: "flotilla", say: (l) => say(l) });
   try {
