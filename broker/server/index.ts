@@ -3,7 +3,8 @@
  * `runBrokerProcess(parseBrokerArgs(argv))` or `runBrokerProcess(argv)`; tests and the embedded
  * dev cluster use `Broker.start(options)` / `broker.stop()`.
  */
-export { Broker, METADATA_TOPIC } from "./broker.js";
+export { Broker } from "./broker.js";
+export { METADATA_TOPIC } from "./metadata-follower.js";
 export { runBrokerProcess, type BrokerProcess } from "./process.js";
 export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, BROKER_PASSWORD_ENV, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 export { BrokerMetrics } from "./metrics.js";

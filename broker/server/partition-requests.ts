@@ -1,0 +1,94 @@
+/**
+ * Client produce and fetch requests to a partition this broker leads (the per-partition subjects
+ * that HostedReplicas subscribes while the local replica leads).
+ */
+import type { Msg } from "nats";
+import type { Logger } from "pino";
+import { FlotillaError } from "../../protocol/errors.js";
+import { MESSAGE_OVERHEAD_BYTES, decodeRequestOf, encodeErrorResponse, encodeResponse, type RequestLimits } from "../../protocol/requests.js";
+import type { LocalPartition } from "./local-partition.js";
+import type { BrokerMetrics } from "./metrics.js";
+import { clientError } from "./request-errors.js";
+
+export class PartitionRequests {
+  constructor(
+    private readonly brokerId: number,
+    private readonly limits: RequestLimits,
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Produce, from the NATS message to the answer: decode and check the request (protocol/requests.ts:
+   * sizes, types, topic), check it names this subject's partition, hand the batch to the replica
+   * (which validates the batch, dedups by batch id, stamps offsets, proposes to Raft), and answer
+   * with the base offset once `acks` is met. acks=none gets no answer. Bad input is answered with
+   * an error; nothing is appended.
+   */
+  async handleProduce(l: LocalPartition, msg: Msg): Promise<void> {
+    const started = process.hrtime.bigint();
+    let acksNone = false;
+    try {
+      const req = decodeRequestOf("produce", msg.data, this.limits);
+      acksNone = req.acks === "none";
+      checkPartition(l, req.topic, req.partition);
+      this.metrics.bytesIn.inc({ type: "produce" }, req.batch.length);
+      const produced = l.replica.produce({ batch: req.batch, batchId: req.batchId, acks: req.acks });
+      const result = req.timeoutMs > 0 ? await withTimeout(produced, req.timeoutMs, `produce to ${l.topic}/${l.partition}`) : await produced;
+      if (!acksNone) msg.respond(encodeResponse("produce", { baseOffset: result.baseOffset }, this.limits));
+      this.metrics.observe("produce", "ok", started);
+    } catch (e) {
+      const fe = clientError(this.logger, e, "produce");
+      if (!acksNone) msg.respond(encodeErrorResponse(fe));
+      this.metrics.observe("produce", fe.code, started);
+    }
+  }
+
+  async handleFetch(l: LocalPartition, msg: Msg): Promise<void> {
+    const started = process.hrtime.bigint();
+    try {
+      const req = decodeRequestOf("fetch", msg.data, this.limits);
+      checkPartition(l, req.topic, req.partition);
+      if (!l.replica.isLeader) {
+        const leader = l.replica.status().leader;
+        throw new FlotillaError("NOT_LEADER", `broker ${this.brokerId} no longer leads ${l.topic}/${l.partition}`, leader > 0 ? { leader } : {});
+      }
+      if (req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
+      const maxBytes = Math.min(req.maxBytes, this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse);
+      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes });
+      this.metrics.bytesOut.inc({ type: "fetch" }, res.batches.length);
+      msg.respond(encodeResponse("fetch", res, this.limits));
+      this.metrics.observe("fetch", "ok", started);
+    } catch (e) {
+      const fe = clientError(this.logger, e, "fetch");
+      if (fe.code === "OFFSET_OUT_OF_RANGE") {
+        // The offsets say where the valid range is.
+        const s = l.replica.status();
+        msg.respond(encodeResponse("fetch", { error: fe.toWire(), highWatermark: s.highWatermark, logStartOffset: s.logStartOffset }, this.limits));
+      } else msg.respond(encodeErrorResponse(fe));
+      this.metrics.observe("fetch", fe.code, started);
+    }
+  }
+}
+
+function checkPartition(l: LocalPartition, topic: string, partition: number): void {
+  if (topic !== l.topic || partition !== l.partition) {
+    throw new FlotillaError("INVALID_REQUEST", `the request names ${topic}/${partition} but was sent to the subject of ${l.topic}/${l.partition}`);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new FlotillaError("TIMEOUT", `${what}: not acknowledged within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e as Error);
+      },
+    );
+  });
+}
