@@ -1,0 +1,163 @@
+/**
+ * RaftDriver: drives one replica's RawNode. Inputs (peer messages through the RaftRouter, ticks
+ * from a timer, proposals) go into the RawNode; `drain()` then takes every Ready and, per Ready, in
+ * this order:
+ * 1. sends `messages` at once (they never depend on this Ready's writes);
+ * 2. hands `entries` to the replica (`onEntries`: the PartitionTail records offsets and dedup; a
+ *    conflicting suffix is dropped and its waiting produces rejected first) and then, with a
+ *    term/vote change, to RaftLogStorage (broker/log: SegmentLog append and LMDB hard state, both
+ *    asynchronous, group-fsynced);
+ * 3. has the replica apply `committedEntries` (`onCommitted`; they are already durable here): a data
+ *    entry moves the high watermark to its end offset, a ConfChange goes through `applyConfChange`;
+ *    calls `advanceAppend`; answers ReadStates once applied (`afterApply`);
+ * 4. when both writes of this Ready are durable, and those of every Ready before it (one promise
+ *    chain keeps them in order), sends `persistedMessages` (votes, acks), calls `onPersisted` on the
+ *    node and then on the replica.
+ * Nothing waits on the event loop: writes overlap with replication and with the next Readies.
+ *
+ * Hard state (term, vote, commit) lives in LMDB: a term or vote change is written with its Ready
+ * and waited for before any vote or acknowledgement that depends on it; commit-only changes are
+ * written lazily (see `scheduleCommitWrite`): the commit index is knowledge a node learns again.
+ */
+import type { Entry, HardState, Message } from "../../protocol/raft.js";
+import type { RawNode, ReadState, Ready, StateRole } from "../raft/index.js";
+import type { PersistWork, RaftLogStorage } from "../log/index.js";
+import type { StateStore } from "../state/index.js";
+
+/** What the replica does with each part of a Ready (called in the order of the module comment). */
+export interface ReadyHandler {
+  /** True once the replica is closed or failed: nothing more is handled. */
+  isStopped(): boolean;
+  /** A Ready could not be handled or a write failed: the replica stops. */
+  failStop(err: Error): void;
+  /** Step 2, before the entries are persisted. */
+  onEntries(entries: Entry[]): void;
+  /** Step 2: the hard state changed (before a role change of the same Ready). */
+  onHardState(hs: HardState): void;
+  onSoftState(role: StateRole, leader: number): void;
+  /** Step 3. */
+  onCommitted(entries: Entry[]): void;
+  /** Step 3, after every Ready, with its ReadStates (possibly none). */
+  afterApply(readStates: ReadState[]): void;
+  /** Step 4: the node's log is durable further. */
+  onPersisted(): void;
+}
+
+export class RaftDriver {
+  private hs: HardState;
+  private persistChain: Promise<void> = Promise.resolve();
+  private drainScheduled = false;
+  private draining = false;
+  private commitWriteTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly node: RawNode,
+    private readonly storage: RaftLogStorage,
+    private readonly stateStore: StateStore,
+    private readonly group: string,
+    private readonly send: (m: Message) => void,
+    private readonly handler: ReadyHandler,
+    hardState: HardState,
+  ) {
+    this.hs = hardState;
+  }
+
+  /** The hard state as of the last Ready handled. */
+  get hardState(): HardState {
+    return this.hs;
+  }
+
+  /** Drains in a microtask (once, however many inputs arrive before it). */
+  scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    queueMicrotask(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Handles every Ready the node has (synchronous: it only starts I/O). */
+  drain(): void {
+    if (this.draining || this.handler.isStopped()) return;
+    this.draining = true;
+    try {
+      while (this.node.hasReady()) this.handleReady(this.node.ready());
+    } catch (err) {
+      this.handler.failStop(err as Error);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Resolves once every write started so far is durable and its messages are sent. */
+  writesDone(): Promise<void> {
+    return this.persistChain;
+  }
+
+  /** Cancels the pending commit-only hard state write (close, failure). */
+  stop(): void {
+    clearTimeout(this.commitWriteTimer);
+    this.commitWriteTimer = undefined;
+  }
+
+  private handleReady(rd: Ready): void {
+    // 1. Messages that do not depend on this Ready's writes go out now.
+    for (const m of rd.messages) this.send(m);
+
+    // 2. Writes: entries to the log (in memory at once, on disk in the background), hard state to LMDB.
+    const writes: Array<Promise<unknown>> = [];
+    if (rd.snapshot) throw new Error("snapshots are not supported by partition replicas yet");
+    const work: PersistWork = { entries: rd.entries };
+    if (rd.entries.length > 0) this.handler.onEntries(rd.entries);
+    if (rd.hardState) {
+      const hs = rd.hardState;
+      const voteOrTerm = hs.term !== this.hs.term || hs.vote !== this.hs.vote;
+      this.hs = hs;
+      this.handler.onHardState(hs);
+      if (voteOrTerm) work.hardState = hs;
+      else this.scheduleCommitWrite();
+    }
+    if (work.entries.length > 0 || work.hardState) writes.push(this.storage.persist(work));
+    if (rd.softState) this.handler.onSoftState(rd.softState.role, rd.softState.leader);
+
+    // 3. Apply what is committed (already durable here).
+    if (rd.committedEntries.length > 0) this.handler.onCommitted(rd.committedEntries);
+    this.node.advanceAppend(rd);
+    this.handler.afterApply(rd.readStates);
+
+    // 4. Once this Ready's writes (and every earlier one's) are durable: acknowledgements and votes.
+    const done = writes.length === 0 ? undefined : Promise.all(writes);
+    done?.catch(() => undefined); // handled in the chain below; avoid an unhandled rejection meanwhile
+    const n = rd.number;
+    const persisted = rd.persistedMessages;
+    this.persistChain = this.persistChain
+      .then(() => done)
+      .then(
+        () => {
+          if (this.handler.isStopped()) return;
+          for (const m of persisted) this.send(m);
+          this.node.onPersisted(n);
+          this.handler.onPersisted();
+          this.scheduleDrain();
+        },
+        (err: unknown) => this.handler.failStop(err as Error),
+      );
+  }
+
+  /**
+   * A commit-only hard state change is not waited for and not written at once: the commit index is
+   * knowledge a restarted node learns again from its leader, so one LMDB write per second (or with
+   * the next vote, term or checkpoint, which all carry the latest hard state) is enough, instead of
+   * an LMDB commit and sync for every Ready.
+   */
+  private scheduleCommitWrite(): void {
+    if (this.commitWriteTimer) return;
+    this.commitWriteTimer = setTimeout(() => {
+      this.commitWriteTimer = undefined;
+      if (this.handler.isStopped()) return;
+      this.stateStore.putHardState(this.group, this.hs).catch((err: unknown) => this.handler.failStop(err as Error));
+    }, 1000);
+    this.commitWriteTimer.unref();
+  }
+}
