@@ -72,6 +72,14 @@ describe("nats-server - process", () => {
     await assert.rejects(setup({ config: "max_payload: {\n" }), (e: Error) => /nats-server .*exited/.test(e.message) && /nats\.conf/.test(e.message));
   });
 
+  it("refuses passwords nats-server would not read as strings", async () => {
+    await assert.rejects(startNatsServer({ secure: { passwords: { broker: "12e4abcd", client: "true" } } }), (e: Error) => {
+      assert.match(e.message, /broker password must start with a letter/);
+      assert.match(e.message, /client password must not be a boolean word/);
+      return true;
+    });
+  });
+
   it("reports every option problem at once", async () => {
     await assert.rejects(startNatsServer({ config: "", configFile: "/x", storeDir: "/y", port: 70000 }), (e: Error) => {
       assert.match(e.message, /at most one of configFile, config and secure/);

@@ -318,7 +318,25 @@ function checkOptions(options: NatsServerOptions): void {
   if (options.port !== undefined && !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
     problems.push(`port must be 1..65535, got ${options.port}`);
   }
+  if (options.secure) {
+    for (const [user, pass] of Object.entries(options.secure.passwords)) {
+      const problem = passwordProblem(pass);
+      if (problem) problems.push(`the ${user} password ${problem}`);
+    }
+  }
   if (problems.length > 0) throw new Error(`startNatsServer: ${problems.join("; ")}`);
+}
+
+/**
+ * nats-server reads a `$VAR` from the environment as a config value, not as a string: a password
+ * such as `12e4…` becomes a number and the server refuses the config. A leading letter keeps it a
+ * string (and it must not be one of the config's boolean words).
+ */
+export function passwordProblem(pass: string): string | undefined {
+  if (!/^[A-Za-z]/.test(pass)) return "must start with a letter (nats-server reads a value like 12e4… as a number)";
+  if (/^(true|false|yes|no|on|off)$/i.test(pass)) return "must not be a boolean word (nats-server reads it as one)";
+  if (/[\s"'#;,{}[\]]/.test(pass)) return "must not contain spaces, quotes or config punctuation";
+  return undefined;
 }
 
 /**

@@ -18,7 +18,8 @@ import { cleanup, setup, type NatsServer } from "../ops/nats-server.js";
 import { CLUSTER, eventually, testLogger } from "./broker-fixtures.js";
 
 describe("broker - under the secure NATS config", () => {
-  const passwords = { broker: randomBytes(12).toString("hex"), client: randomBytes(12).toString("hex") };
+  // A leading letter: nats-server would read an all-hex value like 12e4… as a number (passwordProblem).
+  const passwords = { broker: `b${randomBytes(12).toString("hex")}`, client: `c${randomBytes(12).toString("hex")}` };
   let server: NatsServer;
   let dir: string;
   let brokers: Broker[] = [];
