@@ -91,13 +91,17 @@ for (const [name, segmentBytes, lastIsControl] of [
   });
 }
 
-test("storage - damage inside a sealed segment without its index cuts the log there", async (t) => {
-  const dir = tempDir(t);
+/** A closed log of 12 entries of ~100 bytes over several 600-byte segments (oldest first). */
+async function twelveEntriesInSegments(dir: string): Promise<{ dir: string; committer: GroupCommitter; segments: string[] }> {
   const committer = new GroupCommitter(instantSyncer);
   const log = await SegmentLog.open({ dir, committer, segmentBytes: 600, logger: capturingLogger().logger });
   for (let i = 1; i <= 12; i++) await log.append([{ kind: "batch", index: i, term: 1, batch: makeBatch(BigInt(i - 1), 1, { valueSize: 100 }) }]);
   await log.close();
-  const segments = readdirSync(dir).filter((f) => f.endsWith(".log")).sort();
+  return { dir, committer, segments: readdirSync(dir).filter((f) => f.endsWith(".log")).sort() };
+}
+
+test("storage - damage inside a sealed segment without its index cuts the log there", async (t) => {
+  const { dir, committer, segments } = await twelveEntriesInSegments(tempDir(t));
   assert.ok(segments.length >= 3);
   // Damage the second segment's second frame and remove its index, as after a crash mid-seal.
   const second = join(dir, segments[1]);
@@ -118,12 +122,7 @@ test("storage - damage inside a sealed segment without its index cuts the log th
 });
 
 test("storage - a sealed segment whose index is valid but whose last frame is damaged is rescanned and cut", async (t) => {
-  const dir = tempDir(t);
-  const committer = new GroupCommitter(instantSyncer);
-  const log = await SegmentLog.open({ dir, committer, segmentBytes: 600, logger: capturingLogger().logger });
-  for (let i = 1; i <= 12; i++) await log.append([{ kind: "batch", index: i, term: 1, batch: makeBatch(BigInt(i - 1), 1, { valueSize: 100 }) }]);
-  await log.close();
-  const segments = readdirSync(dir).filter((f) => f.endsWith(".log")).sort();
+  const { dir, committer, segments } = await twelveEntriesInSegments(tempDir(t));
   const first = join(dir, segments[0]);
   const bytes = readFileSync(first);
   bytes[bytes.length - 5] ^= 0x01; // inside the last frame's batch
