@@ -176,8 +176,8 @@ function run(command: string, args: string[]): Promise<number> {
  * install fails (a fresh machine has no package lists). Waits for a dpkg lock held by a concurrent
  * install (parallel test files may all get here at once).
  */
-export async function installNatsServer(logger: Logger = defaultLogger()): Promise<string> {
-  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+export async function installNatsServer(logger: Logger = defaultLogger(), uid: number | undefined = process.getuid?.()): Promise<string> {
+  if (uid !== undefined && uid !== 0) {
     throw new Error(
       "nats-server is not installed and installing it needs root. Install it with " +
         "`sudo apt-get install -y nats-server` (Debian/Ubuntu) or put a nats-server binary on PATH, then retry.",
