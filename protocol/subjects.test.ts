@@ -20,7 +20,7 @@ test("subjects - every subject starts with flotilla.<cluster>.", () => {
   assert.equal(subjects.metadata("prod"), "flotilla.prod.metadata");
   assert.equal(subjects.admin("prod"), "flotilla.prod.admin");
   assert.equal(subjects.controller("prod"), "flotilla.prod.controller");
-  assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin"]);
+  assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin", "flotilla.prod.group.>"]);
   assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller"]);
 });
 
@@ -56,6 +56,7 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
   assert.deepEqual(parseSubject(subjects.raft("c", 7)), { kind: "raft", cluster: "c", brokerId: 7 });
   assert.deepEqual(parseSubject(subjects.produce("c", "a.b", 3)), { kind: "produce", cluster: "c", topic: "a.b", partition: 3 });
   assert.deepEqual(parseSubject(subjects.fetch("c", "t", 0)), { kind: "fetch", cluster: "c", topic: "t", partition: 0 });
+  assert.deepEqual(parseSubject(subjects.group("c", 3)), { kind: "group", cluster: "c", offsetsPartition: 3 });
   for (const kind of ["metadata", "admin", "controller"] as const) assert.deepEqual(parseSubject(`flotilla.c.${kind}`), { kind, cluster: "c" });
   for (const bad of [
     "",
@@ -71,6 +72,8 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
     "flotilla.c.p.a*b.1.fetch",
     "flotilla.c.p.t.99999999999.fetch",
     "flotilla.c.metadata.extra",
+    "flotilla.c.group",
+    "flotilla.c.group.x",
     "flotilla.a*.metadata",
   ]) {
     assert.throws(() => parseSubject(bad), DecodeError, bad);
