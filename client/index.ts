@@ -5,6 +5,7 @@
 export { Flotilla, DEFAULT_SERVERS, DEFAULT_CLUSTER, type FlotillaConfig } from "./flotilla.js";
 export { Admin } from "./admin.js";
 export { Producer, PRODUCER_DEFAULTS, type ResolvedProducerConfig } from "./producer.js";
+export { Consumer, CONSUMER_DEFAULTS } from "./consumer.js";
 export { FETCH_DEFAULTS } from "./fetch.js";
 export { FlotillaError, FlotillaConnectionError, isRetriable, ErrorCode, type ErrorCodeName } from "./errors.js";
 export { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
@@ -26,4 +27,12 @@ export type {
   TopicDescription,
   ClusterDescription,
   CreateTopicOptions,
+  ConsumerConfig,
+  ConsumerSubscribeTopics,
+  ConsumerRunConfig,
+  EachMessagePayload,
+  EachBatchPayload,
+  TopicPartitionOffset,
+  TopicPartitionsSelection,
+  ResetOffsetsOptions,
 } from "./types.js";
