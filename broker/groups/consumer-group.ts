@@ -60,9 +60,10 @@ export class ConsumerGroup {
     return this.members.has(memberId);
   }
 
-  /** True when `memberId` may be consuming the partition (so its commit for it counts). */
-  owns(memberId: string, key: PartitionKey): boolean {
-    return this.members.get(memberId)?.owned.has(key) ?? false;
+  /** The member that may be consuming the partition, if any. */
+  holderOf(key: PartitionKey): string | undefined {
+    for (const m of this.members.values()) if (m.owned.has(key)) return m.memberId;
+    return undefined;
   }
 
   /** Adds a member, or updates a known one (a rejoin keeps what it owns). */
@@ -96,7 +97,7 @@ export class ConsumerGroup {
     const mine: PartitionKey[] = [];
     for (const k of target) {
       if (member.owned.has(k)) mine.push(k);
-      else if (mayGrant && !this.ownedByOther(member.memberId, k)) {
+      else if (mayGrant && this.holderOf(k) === undefined) {
         member.owned.add(k);
         mine.push(k);
       }
@@ -147,11 +148,6 @@ export class ConsumerGroup {
     const m = this.members.get(memberId);
     if (!m) throw unknownMember(this.groupId, memberId);
     return m;
-  }
-
-  private ownedByOther(memberId: string, k: PartitionKey): boolean {
-    for (const m of this.members.values()) if (m.memberId !== memberId && m.owned.has(k)) return true;
-    return false;
   }
 
   private countsSignature(): string {

@@ -82,13 +82,17 @@ test("group coordinator - describe, list, expiry, and heartbeats sped up while p
   assert.equal(c.describeGroup("billing").state, "stable");
 });
 
-test("group coordinator - a coordinator that just took over hands out nothing during its grace period", () => {
+test("group coordinator - a coordinator that just took over hands out nothing during its grace period, and takes the old members' last commits", async () => {
   const { c, advance } = coordinator({ graceMs: 3000 });
+  const old = { groupId: "billing", memberId: "of-the-old-coordinator", generation: 7, offsets: [{ topic: "orders", partition: 1, offset: 9n }] };
+  await c.commit(old);
+  assert.deepEqual(c.fetchOffsets({ groupId: "billing" }), old.offsets);
   const a = c.join(joinReq);
   assert.deepEqual(a.assignment, []);
   assert.equal(a.heartbeatIntervalMs, 200);
   advance(3000);
   assert.equal(c.heartbeat({ groupId: "billing", memberId: a.memberId, generation: a.generation, owned: [] }).assignment[0].partitions.length, 6);
+  await assert.rejects(c.commit(old), code("UNKNOWN_MEMBER"), "after the grace period, only members commit");
 });
 
 test("offset records - round trip, and a damaged batch is a DecodeError", () => {

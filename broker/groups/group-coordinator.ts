@@ -5,9 +5,11 @@
  * by appending each commit to it). Pure apart from `append`: the clock and ids are injected.
  *
  * A new coordinator (after a leader change) starts with offsets only: members of the old one get
- * UNKNOWN_MEMBER on their next heartbeat, stop consuming, and join again. For `takeoverGraceMs`
- * it hands out no partition, so members still consuming under the old coordinator have stopped
- * before anyone else is given their partitions.
+ * UNKNOWN_MEMBER on their next heartbeat, stop consuming, commit what they finished, and join
+ * again. For `takeoverGraceMs` it hands out no partition, so members still consuming under the old
+ * coordinator have stopped before anyone else is given their partitions — and it takes their
+ * commits though it does not know them, for partitions nobody owns yet: they record only what
+ * those members finished, and spare the next owners a re-read.
  */
 import { FlotillaError } from "../../protocol/errors.js";
 import type {
@@ -102,15 +104,7 @@ export class GroupCoordinator {
    * members. Resolves once the commit is in the offsets partition's Raft log.
    */
   async commit(req: CommitOffsetsRequest): Promise<void> {
-    if (req.memberId !== undefined) {
-      const group = this.group(req.groupId, req.memberId);
-      const foreign = req.offsets.find((o) => !group.owns(req.memberId!, partitionKey(o.topic, o.partition)));
-      if (foreign) {
-        throw new FlotillaError("ILLEGAL_GENERATION", `member ${req.memberId} of group ${req.groupId} does not own ${foreign.topic}/${foreign.partition} any more; its records will be read again by their new owner`);
-      }
-    } else {
-      this.requireEmpty(req.groupId, "commit offsets from outside the group");
-    }
+    this.checkCommit(req);
     await this.write(req.groupId, req.offsets);
   }
 
@@ -146,6 +140,20 @@ export class GroupCoordinator {
     const commits = offsets.map((o) => ({ groupId, topic: o.topic, partition: o.partition, offset: o.offset }));
     await this.o.append(commits);
     this.applyCommits(commits);
+  }
+
+  private checkCommit(req: CommitOffsetsRequest): void {
+    const { groupId, memberId } = req;
+    if (memberId === undefined) return this.requireEmpty(groupId, "commit offsets from outside the group");
+    const group = this.groups.get(groupId);
+    const keys = req.offsets.map((o) => partitionKey(o.topic, o.partition));
+    // A member of the previous coordinator, stopping (see the top).
+    if (!group?.has(memberId) && !this.mayGrant(this.o.now()) && !keys.some((k) => group?.holderOf(k) !== undefined)) return;
+    const member = this.group(groupId, memberId);
+    const foreign = keys.find((k) => member.holderOf(k) !== memberId);
+    if (foreign) {
+      throw new FlotillaError("ILLEGAL_GENERATION", `member ${memberId} of group ${groupId} does not own ${foreign} any more; its records will be read again by their new owner`);
+    }
   }
 
   private requireEmpty(groupId: string, what: string): void {

@@ -25,6 +25,8 @@
  *   (AdminRequests, admin-requests.ts: reads from the local image; writes forwarded to the
  *   controller leader); per-partition `produce` / `fetch` subjects subscribed, in a queue group,
  *   only while the local replica leads (PartitionRequests, partition-requests.ts).
+ * - Consumer groups: the leader of each `__consumer_offsets` partition coordinates the groups that
+ *   hash to it, on that partition's group subject (GroupRequests, group-requests.ts).
  * - Metrics (prom-client Registry of its own, GET /metrics), pino logs with broker/partition.
  * - Graceful stop: every led partition hands leadership away first (bounded), then everything closes.
  */
@@ -43,6 +45,7 @@ import { AdminRequests } from "./admin-requests.js";
 import { BrokerRegistration } from "./broker-registration.js";
 import { ControllerClient } from "./controller-client.js";
 import { ControllerLeader } from "./controller-leader.js";
+import { GroupRequests } from "./group-requests.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
 import { BrokerMetrics } from "./metrics.js";
@@ -74,6 +77,7 @@ export class Broker {
   private metadata: MetadataFollower | undefined;
   private replicas: HostedReplicas | undefined;
   private registration: BrokerRegistration | undefined;
+  private groups: GroupRequests | undefined;
   /** Only on the brokers listed in `--controllers`. */
   private controller: ControllerLeader | undefined;
 
@@ -166,6 +170,7 @@ export class Broker {
     const { id: brokerId, nc, logger, metrics } = this;
     const controllerClient = new ControllerClient(nc, o.cluster);
     const metadata = new MetadataFollower({ nc, cluster: o.cluster, limits, logger, stopping, reconcile: () => replicas.scheduleReconcile() });
+    const groups = new GroupRequests({ brokerId, limits, metadata, metrics, logger });
     const replicas = new HostedReplicas({
       brokerId,
       dir: o.dir,
@@ -179,6 +184,7 @@ export class Broker {
       ticker: this.ticker,
       nc,
       requests: new PartitionRequests(brokerId, limits, metrics, logger),
+      groups,
       metadata,
       metrics,
       logger,
@@ -197,6 +203,7 @@ export class Broker {
     const admin = new AdminRequests({ brokerId, limits, metrics, logger, metadata, controller: controllerClient, localReplicas: () => replicas.data() });
     this.metadata = metadata;
     this.replicas = replicas;
+    this.groups = groups;
     this.registration = registration;
 
     if (o.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(o.metricsPort);
@@ -259,6 +266,7 @@ export class Broker {
     clearInterval(this.reconcileTimer);
     this.controller?.close();
     this.metadata?.close();
+    this.groups?.close();
     for (const s of this.clientSubs) s.unsubscribe();
     await this.replicas?.close();
     this.ticker.stop();

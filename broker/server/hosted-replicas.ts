@@ -1,7 +1,8 @@
 /**
  * The replicas this broker hosts: the metadata log's (on controllers) and the data partitions', each
  * opened on the shared storage, router and ticker. A replica's produce/fetch subjects are subscribed
- * (queue group) exactly while it leads.
+ * (queue group) exactly while it leads; a `__consumer_offsets` replica's group subject too, with its
+ * group coordinator (GroupRequests), and no produce subject: only its coordinator writes to it.
  *
  * Reconcile: after applying records with events (and once caught up with the log), and every few
  * seconds, `reconcileReplicas` says which local replicas to start, remove, or retire. A replica's
@@ -11,6 +12,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "nats";
 import type { Logger } from "pino";
+import { CONSUMER_OFFSETS_TOPIC } from "../../protocol/groups.js";
 import { subjects } from "../../protocol/subjects.js";
 import { reconcileReplicas, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
@@ -18,6 +20,7 @@ import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partiti
 import type { StateStore } from "../state/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
 import type { LedPartition } from "./controller-messages.js";
+import type { GroupRequests } from "./group-requests.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -46,6 +49,7 @@ export interface HostedReplicasOptions {
   ticker: SharedTicker;
   nc: NatsConnection;
   requests: PartitionRequests;
+  groups: GroupRequests;
   metadata: MetadataFollower;
   metrics: BrokerMetrics;
   logger: Logger;
@@ -119,6 +123,7 @@ export class HostedReplicas {
     local.offLeader = l.replica.onLeaderChange((e) => this.onLeaderChange(local, e, onLeadership));
     if (l.replica.isLeader) {
       local.leaderSince = Date.now();
+      if (l.topic === CONSUMER_OFFSETS_TOPIC) this.options.groups.onLeadership(local, true);
       this.serve(local);
     }
     return local;
@@ -128,6 +133,7 @@ export class HostedReplicas {
     this.options.metrics.leaderChanges.inc();
     this.options.logger.debug({ group: e.group, leader: e.leader, term: e.term }, "leader changed");
     l.leaderSince = e.isLeader ? Date.now() : 0;
+    if (l.topic === CONSUMER_OFFSETS_TOPIC) this.options.groups.onLeadership(l, e.isLeader);
     if (e.isLeader) this.serve(l);
     else this.unserve(l);
     onLeadership?.(e.isLeader);
@@ -137,8 +143,11 @@ export class HostedReplicas {
     if (l.subs.length > 0 || this.options.stopping()) return;
     const { nc, cluster: c, requests } = this.options;
     l.subs.push(nc.subscribe(subjects.fetch(c, l.topic, l.partition), { queue: LEADERS_QUEUE, callback: (err, msg) => (err ? undefined : void requests.handleFetch(l, msg)) }));
-    // Nobody produces to the metadata log but the controller leader itself.
-    if (l !== this.metadataLog) {
+    if (l.topic === CONSUMER_OFFSETS_TOPIC) {
+      const groups = this.options.groups;
+      l.subs.push(nc.subscribe(subjects.group(c, l.partition), { queue: LEADERS_QUEUE, callback: (err, msg) => (err ? undefined : void groups.handle(l, msg)) }));
+    } else if (l !== this.metadataLog) {
+      // Nobody produces to the metadata log but the controller leader itself.
       l.subs.push(nc.subscribe(subjects.produce(c, l.topic, l.partition), { queue: LEADERS_QUEUE, callback: (err, msg) => (err ? undefined : void requests.handleProduce(l, msg)) }));
     }
   }
