@@ -19,6 +19,7 @@ import { groupCall } from "./group-requests.js";
 import { GroupMembership } from "./group-membership.js";
 import { Limiter } from "./limiter.js";
 import { PartitionReader, type Deliver, type ReaderHost } from "./partition-reader.js";
+import type { RetryOptions } from "./retry.js";
 import { Rpc } from "./rpc.js";
 import type { ConsumerConfig, ConsumerRunConfig, ConsumerSubscribeTopics, TopicPartitionOffset, TopicPartitionsSelection } from "./types.js";
 
@@ -31,6 +32,9 @@ export const CONSUMER_DEFAULTS = {
 } as const;
 
 const key = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/** Commits on the way out of a lost membership: a couple of tries, then the records are read again. */
+const QUICK_COMMIT_RETRY: RetryOptions = { retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 500, multiplier: 2, factor: 0.2 };
 
 function configProblems(c: ConsumerConfig): string[] {
   const problems: string[] = [];
@@ -108,7 +112,7 @@ export class Consumer {
       this.ctx,
       rpc,
       { groupId: this.config.groupId, topics: [...this.topics.keys()], sessionTimeoutMs: this.config.sessionTimeoutMs, rebalanceTimeoutMs: this.config.rebalanceTimeoutMs },
-      { owned: () => this.owned(), assign: (a) => this.assign(a), abandonAll: () => this.stopAll(false) },
+      { owned: () => this.owned(), assign: (a) => this.assign(a), stopAll: () => this.stopAll(this.autoCommit, QUICK_COMMIT_RETRY) },
     );
     try {
       await this.membership.start();
@@ -162,8 +166,10 @@ export class Consumer {
     if (!this.rpc) return;
     clearInterval(this.commitTimer);
     if (this.membership) {
+      // Heartbeats first: an answer arriving later must not start partitions again.
+      await this.membership.stop();
       await this.stopAll(this.autoCommit);
-      await this.membership.stop(true);
+      await this.membership.leave();
       this.membership = undefined;
     }
     this.rpc = undefined;
@@ -192,31 +198,31 @@ export class Consumer {
   }
 
   /** Stops a partition, commits what the application finished of it (when `commit`), and lets the coordinator know. */
-  private async giveUp(k: string, r: PartitionReader, commit: boolean): Promise<void> {
+  private async giveUp(k: string, r: PartitionReader, commit: boolean, retry?: RetryOptions): Promise<void> {
     await r.stop();
-    if (commit) await this.commitFinished([r]).catch(() => undefined);
+    if (commit) await this.commitFinished([r], retry).catch(() => undefined);
     if (this.readers.get(k) === r) this.readers.delete(k);
     this.membership?.poke();
   }
 
-  private async stopAll(commit: boolean): Promise<void> {
-    await Promise.all([...this.readers].map(([k, r]) => this.giveUp(k, r, commit)));
+  private async stopAll(commit: boolean, retry?: RetryOptions): Promise<void> {
+    await Promise.all([...this.readers].map(([k, r]) => this.giveUp(k, r, commit, retry)));
   }
 
-  private async commitFinished(readers: PartitionReader[]): Promise<void> {
+  private async commitFinished(readers: PartitionReader[], retry?: RetryOptions): Promise<void> {
     const due = readers.filter((r) => r.finished !== undefined && r.finished !== r.committed);
     if (due.length === 0) return;
     const offsets = due.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.finished! }));
-    await this.commit(offsets);
+    await this.commit(offsets, retry);
     due.forEach((r, i) => (r.committed = offsets[i].offset));
   }
 
-  private commit(offsets: PartitionOffset[]): Promise<void> {
+  private commit(offsets: PartitionOffset[], retry?: RetryOptions): Promise<void> {
     const rpc = this.connected("commit");
     const m = this.membership;
     const { groupId } = this.config;
     const member = m?.memberId !== undefined ? { memberId: m.memberId, generation: m.generation } : {};
-    const p = this.commitChain.then(() => groupCall(this.ctx, rpc, "commitOffsets", groupId, { groupId, ...member, offsets }));
+    const p = this.commitChain.then(() => groupCall(this.ctx, rpc, "commitOffsets", groupId, { groupId, ...member, offsets }, { retry }));
     this.commitChain = p.catch(() => undefined);
     return p.then(() => undefined);
   }

@@ -6,9 +6,10 @@
  * an answer adds, it starts reading.
  *
  * Losing the membership (UNKNOWN_MEMBER: the session expired, or the coordinator moved) means the
- * partitions may already be someone else's: the member stops them all without committing and joins
- * again. A member that cannot reach its coordinator for a whole session timeout does the same on
- * its own, since the coordinator will have handed its partitions out by then.
+ * partitions may soon be someone else's: the member stops them all, commits what it finished (a new
+ * coordinator takes that while it hands nothing out; an old one refuses it), and joins again. A
+ * member that cannot reach its coordinator for a whole session timeout stops them on its own, since
+ * the coordinator will have handed its partitions out by then.
  */
 import { FlotillaError } from "../protocol/errors.js";
 import type { GroupAssignment, TopicPartitions } from "../protocol/requests.js";
@@ -21,8 +22,8 @@ export interface MembershipHost {
   owned(): TopicPartitions[];
   /** The coordinator's answer: consume exactly these (give up the rest). */
   assign(assignment: TopicPartitions[]): void;
-  /** Stops every partition at once, committing nothing (the membership is gone). */
-  abandonAll(): Promise<void>;
+  /** Stops every partition at once (the membership is gone), with one quick try at committing. */
+  stopAll(): Promise<void>;
 }
 
 export interface MembershipConfig {
@@ -36,6 +37,8 @@ export interface MembershipConfig {
 const MEMBERSHIP_LOST = new Set(["UNKNOWN_MEMBER", "ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS"]);
 /** How long to wait before trying again after a heartbeat that got no answer. */
 const RETRY_AFTER_MS = 500;
+/** The first join may wait for `__consumer_offsets` to be created and elect its leaders: patience. */
+const FIRST_JOIN_RETRIES = 30;
 
 export class GroupMembership {
   memberId: string | undefined;
@@ -55,7 +58,8 @@ export class GroupMembership {
 
   /** Joins (retrying while there is no coordinator yet), then heartbeats until `stop`. */
   async start(): Promise<void> {
-    const res = await groupCall(this.ctx, this.rpc, "joinGroup", this.config.groupId, this.joinRequest());
+    const retry = { ...this.ctx.retry, retries: Math.max(this.ctx.retry.retries, FIRST_JOIN_RETRIES) };
+    const res = await groupCall(this.ctx, this.rpc, "joinGroup", this.config.groupId, this.joinRequest(), { retry });
     this.memberId = res.memberId;
     this.answered(res);
     this.running = true;
@@ -67,16 +71,19 @@ export class GroupMembership {
     this.wakeUp?.();
   }
 
-  /** Stops heartbeating; leaves the group when `leave`. */
-  async stop(leave: boolean): Promise<void> {
+  /** Stops heartbeating (and so assigning); resolves once no heartbeat is under way. */
+  async stop(): Promise<void> {
     this.running = false;
     this.poke();
     await this.loopDone;
+  }
+
+  /** Leaves the group (after `stop`), so the coordinator hands the partitions on at once. */
+  async leave(): Promise<void> {
     const memberId = this.memberId;
     this.memberId = undefined;
-    if (leave && memberId !== undefined) {
-      await groupCall(this.ctx, this.rpc, "leaveGroup", this.config.groupId, { groupId: this.config.groupId, memberId }, { retry: { ...this.ctx.retry, retries: 2 } }).catch(() => undefined);
-    }
+    if (memberId === undefined) return;
+    await groupCall(this.ctx, this.rpc, "leaveGroup", this.config.groupId, { groupId: this.config.groupId, memberId }, { retry: { ...this.ctx.retry, retries: 2 } }).catch(() => undefined);
   }
 
   private joinRequest() {
@@ -128,11 +135,12 @@ export class GroupMembership {
       return res.heartbeatIntervalMs;
     } catch (e) {
       if (e instanceof FlotillaError && MEMBERSHIP_LOST.has(e.code)) {
+        // Commits on the way out still name the old membership (a new coordinator accepts them).
+        await this.host.stopAll();
         this.memberId = undefined;
-        await this.host.abandonAll();
         return 0;
       }
-      if (Date.now() - this.lastAnswer > c.sessionTimeoutMs) await this.host.abandonAll();
+      if (Date.now() - this.lastAnswer > c.sessionTimeoutMs) await this.host.stopAll();
       return RETRY_AFTER_MS;
     }
   }

@@ -56,10 +56,10 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   assert.equal(h.code, 0);
   assert.match(h.out, /usage: flotilla topic create NAME --partitions P --replication-factor R/);
   assert.equal((await cli(["nope"])).code, 2);
-  const planned = await cli(["group", "list"]);
+  const planned = await cli(["leader", "rebalance"]);
   assert.equal(planned.code, 2);
   assert.match(planned.err, /not available yet/);
-  for (const c of [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]]) {
+  for (const c of [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"], ["group", "list"], ["group", "describe"], ["group", "reset-offsets"]]) {
     const x = await cli([...c, "--help"]);
     assert.equal(x.code, 0, c.join(" "));
     assert.match(x.out, /^usage: flotilla /);
@@ -117,10 +117,15 @@ test("cli - produce reads stdin lines and prints one JSON object per record; con
   assert.match(bad.err, /INVALID_PARTITION/);
 });
 
-test("cli - consume --group says groups are not available yet; unknown topics say how to create one", async () => {
-  const g = await cli(["consume", "t", "--group", "g"]);
+test("cli - group commands check their flags; unknown topics say how to create one", async () => {
+  const g = await cli(["consume", "t", "--group", "g", "--partition", "1"]);
   assert.equal(g.code, 2);
-  assert.match(g.err, /consumer groups are not available yet/);
+  assert.match(g.err, /--group reads the partitions the group assigns/);
+  const r = await cli(["group", "reset-offsets", "g", "--topic", "t", "--to-latest", "--to-offset", "3"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /exactly one of --to-earliest, --to-latest, --to-offset/);
+  const h = await cli(["group", "--help"]);
+  assert.match(h.out, /group reset-offsets/);
   const u = await cli(["produce", "missing"], new FakeCluster(), "x\n");
   assert.equal(u.code, 1);
   assert.match(u.err, /UNKNOWN_TOPIC/);
