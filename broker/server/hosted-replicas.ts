@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
-import { reconcileReplicas, type HostedPartition } from "../controller/index.js";
+import { reconcileReplicas, sameMembers, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
 import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
@@ -88,10 +88,11 @@ export class HostedReplicas {
     return led;
   }
 
-  open(topic: string, partition: number, voters: readonly number[], dir: string, expectExisting = false): Promise<PartitionReplica> {
+  open(topic: string, partition: number, voters: readonly number[], dir: string, expectExisting = false, join = false): Promise<PartitionReplica> {
     const o = this.options;
     return PartitionReplica.open({
       expectExisting,
+      join,
       topic,
       partition,
       brokerId: o.brokerId,
@@ -180,7 +181,13 @@ export class HostedReplicas {
 
   private async start(h: HostedPartition, existedBefore: boolean): Promise<void> {
     const dir = join(this.options.dir, "partitions", `${h.topicId}-${h.partition}`);
-    const replica = await this.open(h.topic, h.partition, h.replicas, dir, existedBefore);
+    // A new replica bootstraps the group only as one of the members it was created with, while
+    // those are still its replicas: then every initial member writes the same entry 1. Anything
+    // else (a reassignment target, a group that has moved since) joins empty and learns the
+    // membership from the leader's log — never a second, different entry 1.
+    const created = this.options.metadata.createdReplicas(h.topicId, h.partition);
+    const bootstraps = created !== undefined && created.includes(this.options.brokerId) && sameMembers(created, h.replicas);
+    const replica = await this.open(h.topic, h.partition, bootstraps ? created : h.replicas, dir, existedBefore, !bootstraps);
     if (this.options.stopping()) {
       await replica.close();
       return;

@@ -42,6 +42,8 @@ export class MetadataFollower {
   private halted: string | undefined;
   private caughtUpWithLog = false;
   private readonly results = new Map<number, ApplyResult>();
+  /** The replicas each partition was created with, by `topicId/partition` (its group's bootstrapped voters). */
+  private readonly createdWith = new Map<string, readonly number[]>();
   private appliedWaiters: Array<{ index: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }> = [];
 
   constructor(private readonly options: MetadataFollowerOptions) {}
@@ -59,6 +61,14 @@ export class MetadataFollower {
   /** Whether the image has caught up with the log since start (reconciling before that would act on a partial replay). */
   get caughtUp(): boolean {
     return this.caughtUpWithLog;
+  }
+
+  /**
+   * The replicas a partition was created with, if this broker applied its creation: the voters its
+   * initial members bootstrap their logs with (see HostedReplicas.start).
+   */
+  createdReplicas(topicId: string, partition: number): readonly number[] | undefined {
+    return this.createdWith.get(`${topicId}/${partition}`);
   }
 
   /** The ApplyResult of metadata index `index`, while it is among the last KEPT_RESULTS. */
@@ -143,6 +153,10 @@ export class MetadataFollower {
         this.next = rec.offset + 1n;
         this.results.set(index, result);
         if (this.results.size > KEPT_RESULTS) this.results.delete(this.results.keys().next().value!);
+        for (const e of result.events) {
+          if (e.type === "partitionAdded") this.createdWith.set(`${e.topicId}/${e.partition}`, e.replicas);
+          else if (e.type === "partitionRemoved") this.createdWith.delete(`${e.topicId}/${e.partition}`);
+        }
         if (result.events.length > 0) events = true;
         if (result.rejected) this.options.logger.debug({ index, type: record.type, rejected: result.rejected }, "metadata record rejected");
         else this.options.logger.debug({ index, type: record.type }, "metadata record applied");
