@@ -290,6 +290,17 @@ export class PartitionReplica {
     return moved;
   }
 
+  /**
+   * The group's membership as applied here, with the leader's replication progress (empty on a
+   * follower): what the reassignment mover decides its next step from.
+   */
+  membership(): { confState: ConfState; commit: number; match: ReadonlyMap<number, number> } {
+    const s = this.node.status();
+    const match = new Map<number, number>();
+    for (const [id, p] of s.progress ?? []) match.set(id, p.match);
+    return { confState: s.confState, commit: s.hardState.commit, match };
+  }
+
   /** Hands leadership to `to` (graceful shutdown, leader spreading). */
   transferLeader(to: number): void {
     this.node.transferLeader(to);

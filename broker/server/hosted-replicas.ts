@@ -17,7 +17,7 @@ import type { GroupCommitter } from "../log/index.js";
 import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
-import type { LedPartition } from "./controller-messages.js";
+import type { LedPartition, LeaderMoveOrder } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -162,9 +162,16 @@ export class HostedReplicas {
     const changes = reconcileReplicas(this.options.metadata.image, brokerId, this.partitions.values());
     for (const r of changes.remove) await this.remove(keyOf(r), "its topic was deleted");
     for (const r of changes.retire) {
-      const l = this.partitions.get(keyOf(r));
-      const s = l?.replica.status();
-      if (s && !s.voters.includes(brokerId) && !s.learners.includes(brokerId)) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
+      // A completed reassignment was recorded after the group left this replica out; it may not
+      // have heard so itself (the group stops replicating to it). A cancelled one left it out of
+      // the image only: wait until its own configuration (joint included) no longer lists it.
+      if (!this.options.metadata.abandonedReplicas(r.topicId, r.partition).includes(brokerId)) {
+        await this.remove(keyOf(r), "a completed reassignment moved the partition off this broker");
+        continue;
+      }
+      const conf = this.partitions.get(keyOf(r))?.replica.membership().confState;
+      const listed = conf && [...conf.voters, ...conf.votersOutgoing, ...conf.learners].includes(brokerId);
+      if (conf && !listed) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
     }
     // Opening is mostly I/O; a few at a time keeps a 1,000-partition topic from taking long.
     const queue = [...changes.start];
@@ -238,6 +245,18 @@ export class HostedReplicas {
       l.lastPreferredMove = now;
       logger.info({ topic: l.topic, partition: l.partition, to: preferred }, "moving leadership to the preferred replica");
       l.replica.transferLeader(preferred);
+    }
+  }
+
+  /** The moves the controller asked for (leader transfer, rebalance): each partition still led here hands leadership on now. */
+  transferLeaders(moves: readonly LeaderMoveOrder[]): void {
+    for (const [topic, partition, to] of moves) {
+      for (const l of this.partitions.values()) {
+        if (l.topic !== topic || l.partition !== partition || !l.replica.isLeader) continue;
+        this.options.logger.info({ topic, partition, to }, "moving leadership as the controller asked");
+        l.lastPreferredMove = Date.now();
+        l.replica.transferLeader(to);
+      }
     }
   }
 
