@@ -209,9 +209,15 @@ export class Broker {
 
     if (o.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(o.metricsPort);
 
-    for (const subject of [subjects.admin(o.cluster), subjects.metadata(o.cluster)]) {
-      this.clientSubs.push(nc.subscribe(subject, { queue: BROKERS_QUEUE, callback: (err, msg) => (err ? undefined : void admin.handle(msg)) }));
-    }
+    // Admin and metadata requests are answered from the image: a broker still replaying the
+    // metadata log (just started) would answer from the past, so it joins the queue group only
+    // once caught up, and NATS sends those requests to the others meanwhile.
+    void metadata.caughtUpOnce.then(() => {
+      if (this.stopping) return;
+      for (const subject of [subjects.admin(o.cluster), subjects.metadata(o.cluster)]) {
+        this.clientSubs.push(nc.subscribe(subject, { queue: BROKERS_QUEUE, callback: (err, msg) => (err ? undefined : void admin.handle(msg)) }));
+      }
+    });
     await nc.flush();
     await this.raftNc.flush();
 

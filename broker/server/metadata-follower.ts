@@ -41,6 +41,9 @@ export class MetadataFollower {
   private next = 0n;
   private halted: string | undefined;
   private caughtUpWithLog = false;
+  private markCaughtUp!: () => void;
+  /** Resolves once the image has caught up with the log since start. */
+  readonly caughtUpOnce = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
   private readonly results = new Map<number, ApplyResult>();
   /** The replicas each partition was created with, by `topicId/partition` (its group's bootstrapped voters). */
   private readonly createdWith = new Map<string, readonly number[]>();
@@ -92,6 +95,7 @@ export class MetadataFollower {
   async run(local: PartitionReplica | undefined): Promise<void> {
     const maxBytes = this.options.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse;
     let reconcilePending = false;
+    let readIndexed = false;
     while (!this.options.stopping()) {
       if (this.halted) {
         await sleep(1000);
@@ -108,8 +112,16 @@ export class MetadataFollower {
         if (this.apply(res.batches)) reconcilePending = true;
         // Reconcile from an image that is caught up, not from every step of a long replay.
         if (this.next >= res.highWatermark) {
+          if (!this.caughtUpWithLog && local && !readIndexed) {
+            // A controller's own replica may be behind the group (just restarted, its commit
+            // index from before): caught up means up to a read index from the leader.
+            await local.readIndex(5000);
+            readIndexed = true;
+            continue;
+          }
           if (!this.caughtUpWithLog) {
             this.caughtUpWithLog = true;
+            this.markCaughtUp();
             this.options.logger.info({ appliedIndex: this.appliedIndex }, "caught up with the metadata log");
             reconcilePending = true;
           }
