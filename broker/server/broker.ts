@@ -38,11 +38,12 @@ import { MetadataImage } from "../controller/index.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
 import { RaftRouter, type PartitionReplica } from "../partition/index.js";
 import { StateStore } from "../state/index.js";
-import { NatsTransport } from "../transport/index.js";
+import { NatsTransport, type Transport } from "../transport/index.js";
 import { AdminRequests } from "./admin-requests.js";
 import { BrokerRegistration } from "./broker-registration.js";
 import { ControllerClient } from "./controller-client.js";
 import { ControllerLeader } from "./controller-leader.js";
+import { FaultControl } from "./fault-control.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
 import { BrokerMetrics } from "./metrics.js";
@@ -66,7 +67,9 @@ export class Broker {
   private raftNc!: NatsConnection;
   private store!: StateStore;
   private committer!: GroupCommitter;
-  private transport!: NatsTransport;
+  private transport!: Transport;
+  /** Only with the test-only `faultControl` option. */
+  private faultControl: FaultControl | undefined;
   private readonly ticker = new SharedTicker();
   private readonly clientSubs: Subscription[] = [];
 
@@ -156,7 +159,9 @@ export class Broker {
     } catch (e) {
       throw new Error(`broker ${this.id}: cannot connect to NATS at ${o.nats} (${(e as Error).message}); start nats-server or pass --nats URL`, { cause: e });
     }
-    this.transport = new NatsTransport({ connection: this.raftNc, cluster: o.cluster, localId: this.id, logger: this.logger });
+    const natsTransport = new NatsTransport({ connection: this.raftNc, cluster: o.cluster, localId: this.id, logger: this.logger });
+    if (o.faultControl) this.faultControl = new FaultControl({ inner: natsTransport, nc: this.nc, cluster: o.cluster, brokerId: this.id, logger: this.logger });
+    this.transport = this.faultControl?.transport ?? natsTransport;
     const router = new RaftRouter(this.transport);
     const maxPayload = this.nc.info?.max_payload ?? 1 << 20;
     const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, this.transport.maxBatchBytes - 64 * 1024) });
@@ -259,6 +264,7 @@ export class Broker {
     clearInterval(this.reconcileTimer);
     this.controller?.close();
     this.metadata?.close();
+    this.faultControl?.close();
     for (const s of this.clientSubs) s.unsubscribe();
     await this.replicas?.close();
     this.ticker.stop();
