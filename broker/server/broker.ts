@@ -40,11 +40,12 @@ import { MetadataImage } from "../controller/index.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
 import { RaftRouter, type PartitionReplica } from "../partition/index.js";
 import { StateStore } from "../state/index.js";
-import { connectBrokerNats, type BusSubscription } from "../transport/index.js";
+import { connectBrokerNats, type BusSubscription, type Transport } from "../transport/index.js";
 import { AdminRequests } from "./admin-requests.js";
 import { BrokerRegistration } from "./broker-registration.js";
 import { ControllerClient } from "./controller-client.js";
 import { ControllerLeader } from "./controller-leader.js";
+import { FaultControl } from "./fault-control.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
 import { BrokerMetrics } from "./metrics.js";
@@ -68,6 +69,10 @@ export class Broker {
   private network: BrokerNetwork | undefined;
   private store!: StateStore;
   private committer!: GroupCommitter;
+  /** The network's transport as Raft uses it (wrapped when fault control is on; closing it closes the network's). */
+  private transport: Transport | undefined;
+  /** Only with the test-only `faultControl` option. */
+  private faultControl: FaultControl | undefined;
   private readonly ticker = new SharedTicker();
   private readonly clientSubs: BusSubscription[] = [];
 
@@ -95,7 +100,7 @@ export class Broker {
         return { topic: l.topic, partition: l.partition, term: s.term, commit: s.commit, applied: s.applied, isLeader: s.role === "leader" };
       }),
       metadataAppliedIndex: () => this.metadataAppliedIndex,
-      transport: () => this.network?.transport.stats() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, decodeFailures: 0 },
+      transport: () => this.transport?.stats() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, decodeFailures: 0 },
     });
   }
 
@@ -144,7 +149,7 @@ export class Broker {
         this.metrics.fsyncBatchRequests.observe(c.requests);
       },
     });
-    const { bus, transport } = (this.network ??= await connectBrokerNats({
+    const network = (this.network ??= await connectBrokerNats({
       servers: o.nats,
       user: o.natsUser,
       pass: o.natsPassword,
@@ -152,6 +157,9 @@ export class Broker {
       brokerId: this.id,
       logger: this.logger,
     }));
+    if (o.faultControl) this.faultControl = new FaultControl({ inner: network.transport, bus: network.bus, cluster: o.cluster, brokerId: this.id, logger: this.logger });
+    const transport = (this.transport = this.faultControl?.transport ?? network.transport);
+    const bus = network.bus;
     const router = new RaftRouter(transport);
     const maxPayload = bus.maxPayload;
     const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, transport.maxBatchBytes - 64 * 1024) });
@@ -254,11 +262,12 @@ export class Broker {
     clearInterval(this.reconcileTimer);
     this.controller?.close();
     this.metadata?.close();
+    this.faultControl?.close();
     for (const s of this.clientSubs) s.unsubscribe();
     await this.replicas?.close();
     this.ticker.stop();
     await Promise.all(this.loops.map((p) => p.catch(() => undefined)));
-    await this.network?.transport.close().catch(() => undefined);
+    await (this.transport ?? this.network?.transport)?.close().catch(() => undefined);
     await this.network?.bus.close().catch(() => undefined);
     await this.committer?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);

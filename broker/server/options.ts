@@ -44,6 +44,11 @@ export interface BrokerOptions {
   sessionTimeoutMs?: number;
   /** How long graceful shutdown waits for leadership to move away. Default 5000 ms. */
   shutdownHandOffMs?: number;
+  /**
+   * TESTS ONLY (`flotilla broker --fault-control`): obey fault-injection commands on the
+   * broker-only subject `faults.<id>` (fault-control.ts). Default false.
+   */
+  faultControl?: boolean;
   /** Run over these instead of connecting to NATS (`nats`, `natsUser`, `natsPassword` are then unused). The broker owns them: `stop()` closes both. */
   network?: BrokerNetwork;
 }
@@ -108,6 +113,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     heartbeatMs,
     sessionTimeoutMs,
     shutdownHandOffMs: o.shutdownHandOffMs ?? BROKER_DEFAULTS.shutdownHandOffMs,
+    faultControl: o.faultControl === true,
     ...(o.logger && { logger: o.logger }),
     ...(o.metricsPort !== undefined && { metricsPort: o.metricsPort }),
     ...(o.natsUser !== undefined && { natsUser: o.natsUser }),
