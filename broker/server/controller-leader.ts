@@ -6,7 +6,6 @@
  * heartbeats stop and unfences them when they are back.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { encodeRecordBatch } from "../../protocol/record-batch.js";
@@ -23,6 +22,7 @@ import {
 } from "../controller/index.js";
 import type { PartitionReplica } from "../partition/index.js";
 import { decodeRequest, requestLimits } from "../../protocol/requests.js";
+import type { BusMessage, BusSubscription, MessageBus } from "../transport/index.js";
 import { answerAdminWrite, type ControllerAdminContext } from "./controller-admin.js";
 import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition, type LeaderMoveOrder } from "./controller-messages.js";
 import type { MetadataFollower } from "./metadata-follower.js";
@@ -35,7 +35,7 @@ const FORWARDED_LIMITS = requestLimits({ maxMessageBytes: 8 << 20, maxBatchBytes
 
 export interface ControllerLeaderOptions {
   brokerId: number;
-  nc: NatsConnection;
+  bus: MessageBus;
   cluster: string;
   sessionTimeoutMs: number;
   /** How often liveness is decided (fence / unfence proposals). */
@@ -51,7 +51,7 @@ export interface ControllerLeaderOptions {
 export class ControllerLeader {
   /** Defined exactly while this broker is the controller leader. */
   private liveness: BrokerLiveness | undefined;
-  private sub: Subscription | undefined;
+  private sub: BusSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private deciding = false;
   private readonly ledReports = new Map<number, LedPartition[]>();
@@ -70,9 +70,7 @@ export class ControllerLeader {
       this.liveness = new BrokerLiveness(this.options.sessionTimeoutMs, Date.now());
       this.ledReports.clear();
       this.leaderMoves.clear();
-      this.sub = this.options.nc.subscribe(subjects.controller(this.options.cluster), {
-        callback: (err, msg) => (err ? undefined : void this.handle(msg)),
-      });
+      this.sub = this.options.bus.subscribe(subjects.controller(this.options.cluster), {}, (msg) => void this.handle(msg));
       this.timer = setInterval(() => void this.decideLiveness(), this.options.heartbeatMs);
       this.options.logger.info({ appliedIndex: this.options.metadata.appliedIndex }, "became the controller leader");
     } else if (!isLeader && this.liveness) {
@@ -141,7 +139,7 @@ export class ControllerLeader {
     }
   }
 
-  private async handle(msg: Msg): Promise<void> {
+  private async handle(msg: BusMessage): Promise<void> {
     const started = process.hrtime.bigint();
     let type = "controller";
     try {
