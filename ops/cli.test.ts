@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { Readable } from "node:stream";
 import { FlotillaError } from "../protocol/errors.js";
 import { FakeCluster } from "../client/test-support.js";
@@ -137,4 +138,48 @@ test("cli - consume --group says groups are not available yet; unknown topics sa
   assert.match(u.err, /UNKNOWN_TOPIC/);
   assert.match(u.err, /topic create/);
   assert.match(describeError(new FlotillaError("INVALID_REPLICATION_FACTOR"), "topic create"), /live brokers/);
+});
+
+test("cli - dev --embedded runs every broker in this process, shows their metrics and the demo round trip, and stops on interrupt", async () => {
+  let out = "";
+  let err = "";
+  let printed!: () => void;
+  const shown = new Promise<void>((resolve) => (printed = resolve));
+  let metrics = "";
+  const code = await runCli(["dev", "--embedded", "--brokers", "1", "--cluster", "embeddedcli", "--json"], {
+    stdout: { write: (s: string) => ((out += s), printed()) },
+    stderr: { write: (s: string) => (err += s) },
+    stdin: Readable.from([""]),
+    // "Ctrl-C" once the cluster is shown, after reading one broker's metrics while it runs.
+    interrupted: async () => {
+      await shown;
+      metrics = await (await fetch((JSON.parse(out) as { brokers: Array<{ metrics: string }> }).brokers[0]!.metrics)).text();
+    },
+  });
+  assert.equal(code, 0, err);
+  const info = JSON.parse(out) as {
+    embedded: boolean;
+    cluster: string;
+    dir: string;
+    controllerLeader: number;
+    brokers: Array<{ id: number; metricsPort: number }>;
+    demo: { replicationFactor: number; produced: Array<{ value: string; partition: number; offset: string }>; consumed: Array<{ partition: number; records: Array<{ offset: string; value: string }> }> };
+  };
+  assert.equal(info.embedded, true);
+  assert.equal(info.cluster, "embeddedcli");
+  assert.equal(info.controllerLeader, 1);
+  assert.deepEqual(info.brokers.map((b) => [b.id, b.metricsPort > 0]), [[1, true]]);
+  assert.match(metrics, /^flotilla_/m);
+  assert.equal(info.demo.replicationFactor, 1);
+  const consumed = info.demo.consumed.flatMap((c) => c.records.map((r) => [c.partition, r.offset, r.value]));
+  assert.deepEqual(consumed.sort(), info.demo.produced.map((p) => [p.partition, p.offset, p.value]).sort());
+  assert.equal(consumed.length, 5);
+  assert.match(err, /stopping the brokers/);
+  assert.equal(existsSync(info.dir), false, "the temporary directory is removed");
+});
+
+test("cli - dev --embedded refuses --nats: there is no NATS in embedded mode", async () => {
+  const r = await cli(["dev", "--embedded", "--nats", "nats://127.0.0.1:4222"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /leave out --nats/);
 });

@@ -158,17 +158,19 @@ const TOPIC_HINT = "list topics with `flotilla topic list`, create one with `flo
 
 const commands: Record<string, Command> = {
   dev: {
-    usage: "flotilla dev [--brokers 3] [--dir DIR] [--nats URL] [--cluster NAME] [--json]",
-    summary: "run a local cluster: nats-server and N broker processes, until Ctrl-C",
+    usage: "flotilla dev [--brokers 3] [--dir DIR] [--nats URL] [--cluster NAME] [--embedded] [--json]",
+    summary: "run a local cluster: nats-server and N broker processes (or N brokers in this process), until Ctrl-C",
     details:
       "Starts nats-server on a free loopback port (installing Debian's nats-server package when it is missing) unless --nats is given,\n" +
       "then N `flotilla broker` processes (controllers 1..min(N,3)), waits until a controller is elected and every broker is registered,\n" +
       "and prints the NATS URL and each broker's metrics URL. Ctrl-C (or SIGTERM) stops everything it started. Broker logs go to DIR/broker-N.log.\n" +
-      "Without --dir the data lives in a temporary directory that is removed on stop.",
+      "Without --dir the data lives in a temporary directory that is removed on stop.\n" +
+      "--embedded: every broker runs in this process over the in-process transport, no NATS at all. Nothing outside the process can\n" +
+      "reach such a cluster, so it runs the demo round trip itself and shows it, with each broker's metrics URL. Logs go to DIR/brokers.log.",
     flags: {
       brokers: { kind: "int", value: "N", min: 1, help: "broker processes to run (default 3)" },
       dir: { kind: "string", value: "DIR", help: "data and log directory (default: a temporary one, removed on stop)" },
-      embedded: { kind: "bool", help: "every broker in this process over the in-process transport (not available yet)" },
+      embedded: { kind: "bool", help: "every broker in this process over the in-process transport, no NATS (runs the demo itself)" },
       ...CLUSTER_FLAGS,
     },
     positionals: [],
@@ -686,14 +688,11 @@ function processInterrupted(): Promise<void> {
   });
 }
 
-async function runDev(ctx: Ctx): Promise<number> {
-  if (ctx.flags.get("embedded") === true) {
-    throw new UsageError(["--embedded is not available yet (the broker has no in-process mode); run `flotilla dev` without it (it starts nats-server for you)"], "dev");
-  }
-  const { DevCluster } = await import("./dev.js");
-  const n = int(ctx, "brokers") ?? 3;
-  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
-  const cluster = await DevCluster.start({ brokers: n, dir: str(ctx, "dir"), nats: str(ctx, "nats"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER, say });
+/**
+ * Runs a local cluster until Ctrl-C / SIGTERM, which stop it; a second signal calls `kill` and
+ * exits at once. `stop` runs however `body` ends.
+ */
+async function untilInterrupted(ctx: Ctx, say: (line: string) => void, cluster: { stop(): Promise<void>; kill(): void }, body: (interrupted: Promise<void>) => Promise<void>): Promise<number> {
   let signals = 0;
   const onSignal = (): void => {
     if (++signals > 1) {
@@ -704,8 +703,23 @@ async function runDev(ctx: Ctx): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const interrupted = (ctx.io.interrupted ?? processInterrupted)();
   try {
+    await body((ctx.io.interrupted ?? processInterrupted)());
+    return EXIT_OK;
+  } finally {
+    await cluster.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+async function runDev(ctx: Ctx): Promise<number> {
+  if (ctx.flags.get("embedded") === true) return runEmbeddedDev(ctx);
+  const { DevCluster } = await import("./dev.js");
+  const n = int(ctx, "brokers") ?? 3;
+  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
+  const cluster = await DevCluster.start({ brokers: n, dir: str(ctx, "dir"), nats: str(ctx, "nats"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER, say });
+  return untilInterrupted(ctx, say, cluster, async (interrupted) => {
     say(`flotilla dev: ${n} broker${n === 1 ? "" : "s"} starting on ${cluster.natsUrl} (cluster "${cluster.cluster}"), data in ${cluster.dir}`);
     const ready = await Promise.race([cluster.waitReady(), interrupted.then(() => undefined)]);
     if (ready) {
@@ -730,12 +744,38 @@ async function runDev(ctx: Ctx): Promise<number> {
       await interrupted;
     }
     say("flotilla dev: stopping brokers and nats-server…");
-    return EXIT_OK;
-  } finally {
-    await cluster.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
+}
+
+async function runEmbeddedDev(ctx: Ctx): Promise<number> {
+  if (ctx.flags.has("nats")) throw new UsageError(["--embedded runs every broker in this process without NATS; leave out --nats (or leave out --embedded to use that NATS server)"], "dev");
+  const [{ startEmbeddedDev }, { runDemo, demoLines }] = await Promise.all([import("./dev-embedded.js"), import("./demo.js")]);
+  const n = int(ctx, "brokers") ?? 3;
+  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
+  say(`flotilla dev --embedded: starting ${n} broker${n === 1 ? "" : "s"} in this process (no NATS)…`);
+  const dev = await startEmbeddedDev({ brokers: n, dir: str(ctx, "dir"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER });
+  // Nothing to kill on a second signal: everything is in this process, which exits.
+  return untilInterrupted(ctx, say, { stop: () => dev.stop(), kill: () => undefined }, async (interrupted) => {
+    const demo = await runDemo(dev.cluster.flotilla({ clientId: "flotilla-demo" }));
+    const { cluster, dir } = dev.cluster;
+    print(
+      ctx,
+      { embedded: true, cluster, dir, log: dev.log, controllerLeader: dev.controllerLeader, brokers: dev.brokers.map((b) => ({ id: b.id, metricsPort: b.metricsPort, metrics: b.metricsUrl })), demo },
+      [
+        `embedded cluster "${cluster}": ${n} broker${n === 1 ? "" : "s"} in this process, controller leader: broker ${dev.controllerLeader}, data in ${dir}, logs in ${dev.log}`,
+        ...dev.brokers.map((b) => `broker ${b.id}: metrics ${b.metricsUrl}`),
+        "",
+        "The cluster is reachable only from inside this process (there is no NATS server for other programs to connect to),",
+        "so here is the demo round trip, run in this process:",
+        ...demoLines(demo),
+        "",
+        "Applications' tests can run the same cluster: import { startEmbeddedCluster } from \"flotilla/testing\".",
+        "Ctrl-C stops everything.",
+      ].join("\n"),
+    );
+    await interrupted;
+    say("flotilla dev --embedded: stopping the brokers…");
+  });
 }
 
 async function runBroker(ctx: Ctx): Promise<number> {
