@@ -48,20 +48,22 @@ test("group coordinator - a failed append is not acknowledged and changes nothin
   assert.deepEqual(c.fetchOffsets({ groupId: "g" }), []);
 });
 
-test("group coordinator - a member commits only partitions it owns; outsiders only for an empty group", async () => {
+test("group coordinator - a member commits no partition another member owns; outsiders only for an empty group", async () => {
   const { c } = coordinator();
   const a = c.join(joinReq);
   const b = c.join(joinReq);
   const bOwned = c.heartbeat({ groupId: "billing", memberId: b.memberId, generation: b.generation, owned: [] });
   assert.deepEqual(bOwned.assignment, [], "a holds everything until it gives some up");
   await assert.rejects(c.commit({ groupId: "billing", memberId: b.memberId, generation: 2, offsets: [{ topic: "orders", partition: 0, offset: 1n }] }), code("ILLEGAL_GENERATION"));
+  // A partition nobody owns (as KafkaJS users commit right after run(), before any assignment): fine.
+  await c.commit({ groupId: "billing", memberId: b.memberId, generation: 2, offsets: [{ topic: "audit", partition: 0, offset: 5n }] });
   await assert.rejects(c.commit({ groupId: "billing", offsets: [{ topic: "orders", partition: 0, offset: 1n }] }), code("INVALID_REQUEST"));
   await assert.rejects(c.resetOffsets("billing", [{ topic: "orders", partition: 0, offset: 0n }]), code("INVALID_REQUEST"));
   await assert.rejects(c.commit({ groupId: "billing", memberId: "nobody", generation: 2, offsets: [] }), code("UNKNOWN_MEMBER"));
   c.leave({ groupId: "billing", memberId: a.memberId });
   c.leave({ groupId: "billing", memberId: b.memberId });
   await c.resetOffsets("billing", [{ topic: "orders", partition: 0, offset: 7n }]);
-  assert.deepEqual(c.fetchOffsets({ groupId: "billing" }), [{ topic: "orders", partition: 0, offset: 7n }]);
+  assert.deepEqual(c.fetchOffsets({ groupId: "billing", partitions: [{ topic: "orders", partitions: [0] }] }), [{ topic: "orders", partition: 0, offset: 7n }]);
 });
 
 test("group coordinator - describe, list, expiry, and heartbeats sped up while partitions move", () => {

@@ -99,9 +99,9 @@ export class GroupCoordinator {
   }
 
   /**
-   * A member commits only partitions it owns (so a member that lost a partition cannot move the
-   * new owner's offsets back); a commit from outside the membership only for a group without
-   * members. Resolves once the commit is in the offsets partition's Raft log.
+   * A member commits no partition another member owns (so a member that lost a partition cannot
+   * move the new owner's offsets back); a commit from outside the membership only for a group
+   * without members. Resolves once the commit is in the offsets partition's Raft log.
    */
   async commit(req: CommitOffsetsRequest): Promise<void> {
     this.checkCommit(req);
@@ -146,13 +146,11 @@ export class GroupCoordinator {
     const { groupId, memberId } = req;
     if (memberId === undefined) return this.requireEmpty(groupId, "commit offsets from outside the group");
     const group = this.groups.get(groupId);
-    const keys = req.offsets.map((o) => partitionKey(o.topic, o.partition));
-    // A member of the previous coordinator, stopping (see the top).
-    if (!group?.has(memberId) && !this.mayGrant(this.o.now()) && !keys.some((k) => group?.holderOf(k) !== undefined)) return;
-    const member = this.group(groupId, memberId);
-    const foreign = keys.find((k) => member.holderOf(k) !== memberId);
-    if (foreign) {
-      throw new FlotillaError("ILLEGAL_GENERATION", `member ${memberId} of group ${groupId} does not own ${foreign} any more; its records will be read again by their new owner`);
+    // Only members commit, and during the grace period members of the previous coordinator (see the top).
+    if (!group?.has(memberId) && this.mayGrant(this.o.now())) throw unknownMember(groupId, memberId);
+    const taken = req.offsets.map((o) => partitionKey(o.topic, o.partition)).find((k) => (group?.holderOf(k) ?? memberId) !== memberId);
+    if (taken) {
+      throw new FlotillaError("ILLEGAL_GENERATION", `${taken} belongs to another member of group ${groupId} now; the records member ${memberId} did not commit will be read again by it`);
     }
   }
 
