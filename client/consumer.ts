@@ -33,7 +33,7 @@ export const CONSUMER_DEFAULTS = {
 
 const key = (topic: string, partition: number): string => `${topic}:${partition}`;
 
-/** Commits on the way out of a lost membership: a couple of tries, then the records are read again. */
+/** Periodic commits, and commits on the way out of a lost membership: a couple of tries, then the records are read again. */
 const QUICK_COMMIT_RETRY: RetryOptions = { retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 500, multiplier: 2, factor: 0.2 };
 
 function configProblems(c: ConsumerConfig): string[] {
@@ -120,7 +120,8 @@ export class Consumer {
       this.membership = undefined;
       throw e;
     }
-    if (this.autoCommit) this.commitTimer = setInterval(() => void this.commitFinished([...this.readers.values()]).catch(() => undefined), interval);
+    // Quick tries only: the next interval tries again, and a commit stuck retrying would hold up the ones behind it.
+    if (this.autoCommit) this.commitTimer = setInterval(() => void this.commitFinished([...this.readers.values()], QUICK_COMMIT_RETRY).catch(() => undefined), interval);
   }
 
   /** Commits offsets (the next offset to read, as a string: KafkaJS's shape) for partitions this member owns. */
