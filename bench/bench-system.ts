@@ -16,6 +16,10 @@ export interface BenchProducer {
 
 export interface BenchSystem {
   readonly name: SystemName;
+  /** Records a closed-loop producer keeps unacknowledged: what fills this system's pipeline, no more. */
+  readonly window: number;
+  /** The server processes (brokers, nats-servers) whose CPU time the run reports; empty when not ours. */
+  readonly serverPids: readonly number[];
   /** A producer with a connection of its own. */
   producer(): Promise<BenchProducer>;
   /**

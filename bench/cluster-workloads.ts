@@ -1,7 +1,7 @@
 /**
  * The workloads, written once against `BenchSystem` so Flotilla and JetStream are measured alike.
  *
- * - produce: K producers send `records` values (closed loop: as fast as acks come back, with a
+ * - produce: (after a warm-up of a tenth as many) K producers send `records` values (closed loop: as fast as acks come back, with a
  *   bounded number of bytes outstanding; or `--rate`: a fixed schedule). Latency of a record = its
  *   ack time less the time it was due to be sent (the schedule's time in rate mode, so a stall
  *   counts against every record it delays: no coordinated omission).
@@ -15,18 +15,19 @@
 import { randomBytes } from "node:crypto";
 import type { BenchProducer, BenchSystem, SystemName } from "./bench-system.js";
 import { LatencyRecorder, Timeline } from "./latency.js";
+import { totalCpuSeconds } from "./process-cpu.js";
 import type { Progress } from "./progress.js";
 import type { ClusterWorkload, WorkloadOptions } from "./workload-options.js";
 
 /** Records per `send` call (one partition each). */
 const CHUNK_RECORDS = 64;
-/** Bytes a closed-loop producer keeps outstanding: enough to fill the client's pipeline. */
-const OUTSTANDING_BYTES = 16 * 1024 * 1024;
 /** Throughput-over-time resolution. */
 const TIMELINE_BIN_MS = 250;
 /** Consume latency is measured per this many bytes received. */
 const CONSUME_LATENCY_BYTES = 1 << 20;
 const PROGRESS_EVERY_MS = 250;
+/** produce sends a tenth of its records first, up to this many, and measures only the rest. */
+const WARM_UP_MAX_RECORDS = 20_000;
 
 /** The one-line summary every workload prints (CONTRACTS.md's fields and a few more). */
 export interface WorkloadSummary {
@@ -47,6 +48,10 @@ export interface WorkloadSummary {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /** CPU time per record of the servers (brokers and nats-server; JetStream's nats-servers), null when not ours. */
+  serverCpuUsPerRecord: number | null;
+  /** CPU time per record of this benchmark process (the clients). */
+  clientCpuUsPerRecord: number;
 }
 
 /** A finished run: the summary, and the raw figures the HTML report draws. */
@@ -83,11 +88,11 @@ interface SendStats {
 
 /**
  * Sends `count` records from one producer: closed loop, or at `ratePerSec` starting at `start`.
- * Chunks rotate over partitions; at most OUTSTANDING_BYTES are unacknowledged in closed loop.
+ * Chunks rotate over partitions; at most `window` records are unacknowledged in closed loop.
  */
-async function drive(producer: BenchProducer, count: number, o: WorkloadOptions, ratePerSec: number | undefined, start: number, stats: SendStats, failed: AbortSignal): Promise<void> {
+async function drive(producer: BenchProducer, count: number, o: WorkloadOptions, window: number, ratePerSec: number | undefined, start: number, stats: SendStats, failed: AbortSignal): Promise<void> {
   const values = new ValueMaker(o.size);
-  const maxOutstanding = Math.max(CHUNK_RECORDS, Math.floor(OUTSTANDING_BYTES / o.size));
+  const maxOutstanding = Math.max(CHUNK_RECORDS, window);
   const pending = new Set<Promise<void>>();
   let outstanding = 0;
   let issued = 0;
@@ -134,7 +139,7 @@ async function produceAll(system: BenchSystem, count: number, o: WorkloadOptions
     await Promise.all(
       producers.map((p, k) => {
         const share = Math.floor(count / o.producers) + (k < count % o.producers ? 1 : 0);
-        return drive(p, share, o, o.rate === undefined ? undefined : o.rate / o.producers, start, stats, failure.signal).catch((e: unknown) => {
+        return drive(p, share, o, Math.ceil(system.window / o.producers), o.rate === undefined ? undefined : o.rate / o.producers, start, stats, failure.signal).catch((e: unknown) => {
           error ??= e;
           failure.abort();
         });
@@ -169,8 +174,25 @@ function readAll(system: BenchSystem, count: number, o: WorkloadOptions, onValue
   return { finished, stop: () => done.abort() };
 }
 
-function summarize(workload: ClusterWorkload, system: SystemName, o: WorkloadOptions, records: number, seconds: number, latency: LatencyRecorder): WorkloadSummary {
+interface CpuSpent {
+  server: number | undefined;
+  client: number;
+}
+
+/** CPU seconds the servers and this process spend from now until the returned function is called. */
+function cpuMeter(system: BenchSystem): () => CpuSpent {
+  const server = system.serverPids.length > 0 ? totalCpuSeconds(system.serverPids) : undefined;
+  const client = process.cpuUsage();
+  return () => {
+    const serverNow = server === undefined ? undefined : totalCpuSeconds(system.serverPids);
+    const c = process.cpuUsage(client);
+    return { server: serverNow === undefined || server === undefined ? undefined : serverNow - server, client: (c.user + c.system) / 1e6 };
+  };
+}
+
+function summarize(workload: ClusterWorkload, system: SystemName, o: WorkloadOptions, records: number, seconds: number, latency: LatencyRecorder, cpu: CpuSpent): WorkloadSummary {
   const r = (n: number, d: number): number => Number(n.toFixed(d));
+  const perRecord = (cpuSeconds: number): number => r((cpuSeconds * 1e6) / Math.max(1, records), 1);
   return {
     workload,
     system,
@@ -189,6 +211,8 @@ function summarize(workload: ClusterWorkload, system: SystemName, o: WorkloadOpt
     p99Ms: r(latency.percentile(0.99), 3),
     p999Ms: r(latency.percentile(0.999), 3),
     maxMs: r(latency.percentile(1), 3),
+    serverCpuUsPerRecord: cpu.server === undefined ? null : perRecord(cpu.server),
+    clientCpuUsPerRecord: perRecord(cpu.client),
   };
 }
 
@@ -211,7 +235,17 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
   let last = 0;
   const label = `${system.name} ${workload}`;
 
-  if (workload === "consume") {
+  if (workload === "produce") {
+    // Warm-up, not measured: connections, JIT, first segment files, on both systems alike.
+    const warmUp = Math.min(WARM_UP_MAX_RECORDS, Math.ceil(o.records / 10));
+    const stopWarmUp = showProgress(progress, `${system.name} warming up`, performance.now(), warmUp, () => completed);
+    try {
+      await produceAll(system, warmUp, o, { onAck: (_, due) => void (completed += due.length) });
+    } finally {
+      stopWarmUp();
+    }
+    completed = 0;
+  } else if (workload === "consume") {
     const fillStart = performance.now();
     const stopFill = showProgress(progress, `${system.name} filling the topic`, fillStart, o.records, () => completed);
     try {
@@ -222,6 +256,7 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
     completed = 0;
   }
 
+  const cpu = cpuMeter(system);
   const start = performance.now();
   const timeline = new Timeline(start, TIMELINE_BIN_MS);
   const stop = showProgress(progress, label, start, o.records, () => completed);
@@ -264,5 +299,6 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
   } finally {
     stop();
   }
-  return { summary: summarize(workload, system.name, o, completed, (last - start) / 1000, latency), latency, timeline };
+  const spent = cpu();
+  return { summary: summarize(workload, system.name, o, completed, (last - start) / 1000, latency, spent), latency, timeline };
 }

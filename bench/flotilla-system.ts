@@ -23,11 +23,13 @@ class DevClusterProcess {
     private readonly exited: Promise<void>,
     readonly natsUrl: string,
     readonly brokerPids: number[],
+    readonly natsPid: number | null,
   ) {}
 
   static async start(cpuProfDir: string | undefined): Promise<DevClusterProcess> {
     const env = { ...process.env };
-    if (cpuProfDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim();
+    // ops/dev.ts's FLOTILLA_BROKER_NODE_ARGS (Node refuses --cpu-prof in NODE_OPTIONS).
+    if (cpuProfDir) env.FLOTILLA_BROKER_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${cpuProfDir}`;
     const child = spawn(process.execPath, [CLI_PATH, "dev", "--json", "--brokers", "3"], { stdio: ["ignore", "pipe", "pipe"], env });
     const tail: string[] = [];
     createInterface({ input: child.stderr! }).on("line", (l) => tail.push(l) > STDERR_TAIL && tail.shift());
@@ -36,8 +38,8 @@ class DevClusterProcess {
       new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve)),
       exited.then(() => Promise.reject(new Error(`flotilla dev did not start:\n${tail.join("\n")}`))),
     ]);
-    const info = JSON.parse(line) as { nats: string; brokers: Array<{ pid: number }> };
-    return new DevClusterProcess(child, exited, info.nats, info.brokers.map((b) => b.pid));
+    const info = JSON.parse(line) as { nats: string; natsPid: number | null; brokers: Array<{ pid: number }> };
+    return new DevClusterProcess(child, exited, info.nats, info.brokers.map((b) => b.pid), info.natsPid);
   }
 
   async stop(): Promise<void> {
@@ -65,6 +67,8 @@ class FlotillaProducer implements BenchProducer {
 
 export class FlotillaSystem implements BenchSystem {
   readonly name = "flotilla";
+  readonly window: number;
+  readonly serverPids: readonly number[];
   private readonly reader: Flotilla;
 
   private constructor(
@@ -74,6 +78,9 @@ export class FlotillaSystem implements BenchSystem {
     private readonly cluster: DevClusterProcess | undefined,
   ) {
     this.reader = this.client("flotilla-bench-reader");
+    this.serverPids = cluster ? [...cluster.brokerPids, ...(cluster.natsPid === null ? [] : [cluster.natsPid])] : [];
+    // Every partition's in-flight batches, full, plus as much again being filled and queued.
+    this.window = Math.ceil((2 * o.partitions * o.maxInFlight * o.batchBytes) / (o.size + 16));
   }
 
   /** Starts the cluster (unless `--nats`), creates the topic and waits for every partition's leader. */

@@ -13,7 +13,7 @@ function run(system: SystemName, p99: number): WorkloadRun {
   for (let i = 0; i < 8; i++) timeline.add(i * 250, 1000 + i);
   const summary = {
     workload: "produce" as const, system, records: 100, size: 1024, partitions: 1, replicationFactor: 3, acks: "all", producers: 1, rate: null,
-    seconds: 2, recordsPerSec: 4000, mbPerSec: 4.1, p50Ms: 5, p90Ms: 9, p99Ms: p99, p999Ms: p99, maxMs: p99,
+    seconds: 2, recordsPerSec: 4000, mbPerSec: 4.1, p50Ms: 5, p90Ms: 9, p99Ms: p99, p999Ms: p99, maxMs: p99, serverCpuUsPerRecord: 50, clientCpuUsPerRecord: 10,
   };
   return { summary, latency, timeline };
 }
