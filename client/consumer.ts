@@ -9,7 +9,7 @@
  * `autoCommitIntervalMs`, when a partition is given up, and on disconnect — so a crash or a lost
  * membership means the next owner reads again from the last commit, never past it.
  */
-import { FlotillaError } from "../protocol/errors.js";
+import { FlotillaError, isRetriable } from "../protocol/errors.js";
 import type { PartitionOffset, TopicPartitions } from "../protocol/requests.js";
 import { REQUEST_BOUNDS } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
@@ -65,6 +65,11 @@ export class Consumer {
   /** Commits go out one after another, so an older one can never land after a newer one. */
   private commitChain: Promise<unknown> = Promise.resolve();
   private readonly readerHost: ReaderHost;
+  /**
+   * What partitions given up without reaching the coordinator had finished: committed with the old
+   * membership once a coordinator answers again (a new one takes it during its takeover grace).
+   */
+  private stranded: PartitionOffset[] = [];
 
   constructor(
     private readonly ctx: ClientContext,
@@ -201,12 +206,20 @@ export class Consumer {
   /** Stops a partition, commits what the application finished of it (when `commit`), and lets the coordinator know. */
   private async giveUp(k: string, r: PartitionReader, commit: boolean, retry?: RetryOptions): Promise<void> {
     await r.stop();
-    if (commit) await this.commitFinished([r], retry).catch(() => undefined);
+    if (commit) {
+      await this.commitFinished([r], retry).catch(() => {
+        if (r.finished !== undefined) this.stranded.push({ topic: r.topic, partition: r.partition, offset: r.finished });
+      });
+    }
     if (this.readers.get(k) === r) this.readers.delete(k);
     this.membership?.poke();
   }
 
   private async stopAll(commit: boolean, retry?: RetryOptions): Promise<void> {
+    const stranded = this.stranded;
+    this.stranded = [];
+    // Kept while no coordinator answers; a refusal (the partitions moved on) drops them.
+    if (commit && stranded.length > 0) await this.commit(stranded, retry).catch((e: unknown) => isRetriable(e) && this.stranded.push(...stranded));
     await Promise.all([...this.readers].map(([k, r]) => this.giveUp(k, r, commit, retry)));
   }
 
