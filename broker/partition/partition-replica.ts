@@ -480,9 +480,11 @@ export class PartitionReplica {
   // ------------------------------------------------------------------ fetch
 
   /**
-   * Raw batches from `offset` up to the high watermark. Offsets below the log start or above the
-   * high watermark are OFFSET_OUT_OF_RANGE; at the high watermark the call long-polls up to
-   * `maxWaitMs` for `minBytes`. The tail is served from memory, older data from the segment files.
+   * Raw batches from `offset` up to the high watermark. Offsets below the log start or past the
+   * log's end are OFFSET_OUT_OF_RANGE; from the high watermark to the log's end the call long-polls
+   * up to `maxWaitMs` for `minBytes`. (A new leader's high watermark lags its predecessor's until
+   * its no-op commits, while a reader may already be past it: that reader must wait, not be told
+   * its offset does not exist.) The tail is served from memory, older data from the segment files.
    */
   async fetch(req: FetchRequest): Promise<FetchResult> {
     this.checkUsable();
@@ -495,8 +497,8 @@ export class PartitionReplica {
       this.checkUsable();
       const hw = this.hw;
       const start = Number(this.log.logStartOffset);
-      if (offset < start || offset > hw) {
-        throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${hw}] (log start, high watermark)`);
+      if (offset < start || offset > Math.max(hw, this.tail.endOffset)) {
+        throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${Math.max(hw, this.tail.endOffset)}] (log start, log end)`);
       }
       const batches = offset < hw ? await this.readBatches(offset, req.maxBytes, hw) : Buffer.alloc(0);
       const left = deadline - Date.now();
