@@ -11,23 +11,22 @@
  *
  * A partition must be sent to every broker involved: each checks its own sends and receipts.
  */
-import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { subjects } from "../../protocol/subjects.js";
-import { FaultyTransport, NetworkFaults, type Transport } from "../transport/index.js";
+import { FaultyTransport, NetworkFaults, type BusMessage, type BusSubscription, type MessageBus, type Transport } from "../transport/index.js";
 import { decodeFaultCommand, encodeFaultMessage, type FaultCommand } from "./fault-control-messages.js";
 
 export class FaultControl {
   readonly transport: FaultyTransport;
   private readonly faults = new NetworkFaults();
-  private readonly subscription: Subscription;
+  private readonly subscription: BusSubscription;
   private readonly logger: Logger;
 
-  constructor(o: { inner: Transport; nc: NatsConnection; cluster: string; brokerId: number; logger: Logger }) {
+  constructor(o: { inner: Transport; bus: MessageBus; cluster: string; brokerId: number; logger: Logger }) {
     this.transport = new FaultyTransport(o.inner, this.faults);
     this.logger = o.logger.child({ component: "fault-control" });
-    this.subscription = o.nc.subscribe(subjects.faultControl(o.cluster, o.brokerId), { callback: (err, msg) => (err ? undefined : this.handle(msg)) });
+    this.subscription = o.bus.subscribe(subjects.faultControl(o.cluster, o.brokerId), {}, (msg) => this.handle(msg));
     this.logger.warn("fault control is on: this broker's Raft traffic obeys fault-injection commands (tests only)");
   }
 
@@ -35,7 +34,7 @@ export class FaultControl {
     this.subscription.unsubscribe();
   }
 
-  private handle(msg: Msg): void {
+  private handle(msg: BusMessage): void {
     let reply: Uint8Array;
     try {
       const command = decodeFaultCommand(msg.data);
@@ -46,7 +45,7 @@ export class FaultControl {
       const error = e instanceof FlotillaError ? e : new FlotillaError("INVALID_REQUEST", `fault-control: ${(e as Error).message}`);
       reply = encodeFaultMessage({ error: error.toWire() });
     }
-    if (msg.reply) msg.respond(reply);
+    msg.respond(reply);
   }
 
   private apply(c: FaultCommand): void {
