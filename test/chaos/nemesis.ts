@@ -4,6 +4,7 @@
  *
  * Faults (the key is the name counted in the report):
  * - kill: kill -9 a broker, restart it after a while (its disk as the kill left it);
+ * - restart: SIGTERM a broker (it hands its leaderships away and must exit 0), start it again;
  * - pause: SIGSTOP a broker for longer than an election timeout, then SIGCONT;
  * - isolate: cut one broker's Raft traffic from every other broker, both ways;
  * - split: cut the brokers into two random sides;
@@ -18,12 +19,13 @@ import type { Admin } from "../../client/index.js";
 import { Rng } from "../../broker/sim/rng.js";
 import type { ChaosCluster } from "./chaos-cluster.js";
 
-export const FAULT_KINDS = ["kill", "pause", "isolate", "split", "oneWay", "degrade"] as const;
+export const FAULT_KINDS = ["kill", "restart", "pause", "isolate", "split", "oneWay", "degrade"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Timing of the faults, in ms. An election takes 1-2 s with the broker defaults (100 ms ticks, 10-20 ticks). */
 const HOLD_MS: Record<FaultKind, [number, number]> = {
   kill: [500, 4000],
+  restart: [0, 2000],
   pause: [2500, 5000],
   isolate: [2000, 6000],
   split: [2000, 6000],
@@ -75,10 +77,11 @@ export class Nemesis {
     const others = c.ids.filter((id) => id !== target);
     switch (kind) {
       case "kill":
-        this.say(`nemesis: kill -9 broker ${target}, restart in ${hold} ms`);
-        await c.kill(target);
+      case "restart":
+        this.say(`nemesis: ${kind === "kill" ? "kill -9" : "graceful stop of"} broker ${target}, start it again in ${hold} ms`);
+        await (kind === "kill" ? c.kill(target) : c.stopGracefully(target));
         await sleep(hold);
-        c.startBroker(target);
+        if (!c.isRunning(target)) c.startBroker(target);
         return;
       case "pause":
         this.say(`nemesis: pause broker ${target} for ${hold} ms`);
