@@ -63,7 +63,18 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   const planned = await cli(["group", "list"]);
   assert.equal(planned.code, 2);
   assert.match(planned.err, /not available yet/);
-  for (const c of [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]]) {
+  const both = await cli(["reassign", "cancel", "--plan", "p.json", "--topic", "t"]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /give --plan FILE, or --topic T with --partition P/);
+  const missingPlan = await cli(["reassign", "verify", "--plan", "/nonexistent/plan.json"]);
+  assert.equal(missingPlan.code, 1);
+  assert.match(missingPlan.err, /cannot read the plan \/nonexistent\/plan.json.*reassign generate/);
+  // `broker` runs a broker; `broker decommission` is an operation on one.
+  assert.equal((parseCommand(["broker", "decommission", "--id", "4"]) as { name: string }).name, "broker decommission");
+  assert.equal((parseCommand(["broker", "--id", "1", "--dir", "d", "--controllers", "1"]) as { name: string }).name, "broker");
+  const commands = [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]];
+  commands.push(["reassign", "generate"], ["reassign", "execute"], ["reassign", "verify"], ["reassign", "cancel"], ["leader", "transfer"], ["leader", "rebalance"], ["broker", "decommission"]);
+  for (const c of commands) {
     const x = await cli([...c, "--help"]);
     assert.equal(x.code, 0, c.join(" "));
     assert.match(x.out, /^usage: flotilla /);
