@@ -12,6 +12,13 @@ import type { ClientContext } from "./context.js";
 import { retry, type RetryOptions } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 
+/**
+ * How long a coordinator request waits for its answer (at most the client's request timeout): a
+ * coordinator killed with the request in hand never answers, and a commit stuck waiting would
+ * hold up every commit behind it.
+ */
+const COORDINATOR_TIMEOUT_MS = 5000;
+
 export interface GroupCallOptions {
   retry?: RetryOptions;
   timeoutMs?: number;
@@ -39,7 +46,7 @@ export async function coordinatorCall<K extends RequestType>(
   request: RequestMap[K],
   options: GroupCallOptions = {},
 ): Promise<ResponseMap[K]> {
-  const timeoutMs = options.timeoutMs ?? ctx.requestTimeoutMs;
+  const timeoutMs = options.timeoutMs ?? Math.min(ctx.requestTimeoutMs, COORDINATOR_TIMEOUT_MS);
   const target = rpc.coordinatorTarget(type, offsetsPartition, what);
   return retry(
     async () => {

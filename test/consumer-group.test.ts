@@ -4,7 +4,8 @@
  * killed -9), then the broker coordinating the group (leading its `__consumer_offsets` partition)
  * is killed -9. Every produced record is consumed; joins and leaves re-read nothing (a partition
  * moves only after its old owner committed it); only the crashes cause re-reads, and the committed
- * offsets survive the coordinator's death (the group does not start over).
+ * offsets survive the coordinator's death (the group does not start over). Then the coordinator is
+ * fed random and mutated requests.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -12,8 +13,12 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Flotilla, type Consumer } from "../client/index.js";
-import { CONSUMER_OFFSETS_TOPIC, groupPartition } from "../protocol/groups.js";
-import { BrokerProcessHandle, CLUSTER, eventually, natsAndDir, type TestNats } from "./broker-fixtures.js";
+import { CONSUMER_OFFSETS_PARTITIONS, CONSUMER_OFFSETS_TOPIC, groupPartition } from "../protocol/groups.js";
+import { randomBytes } from "node:crypto";
+import { FlotillaError } from "../protocol/errors.js";
+import { decodeResponse, encodeRequest, type RequestType } from "../protocol/requests.js";
+import { subjects } from "../protocol/subjects.js";
+import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, type TestNats } from "./broker-fixtures.js";
 
 const TOPIC = "events";
 const GROUP = "billing";
@@ -141,5 +146,38 @@ describe("consumer groups - joins, leaves and kills over real broker processes",
     assert.ok(dups < consumedBeforeKill / 2, `${dups} records read twice: the committed offsets survived (not ${consumedBeforeKill} re-read)`);
     assert.ok(seen.length > before);
     await d.disconnect();
+  });
+
+  it("a coordinator answers random and mutated group requests with typed errors (never INTERNAL) and keeps serving", async () => {
+    const client = await RawClient.connect(env.server.url);
+    try {
+      const groupId = "fuzzed";
+      const subject = subjects.group(CLUSTER, groupPartition(groupId));
+      const owned = [{ topic: TOPIC, partitions: [0, 1] }];
+      const seeds: Array<[RequestType, Uint8Array]> = [
+        ["joinGroup", encodeRequest("joinGroup", { groupId, clientId: "fuzz", topics: [TOPIC], sessionTimeoutMs: 1000, rebalanceTimeoutMs: 1000 })],
+        ["heartbeat", encodeRequest("heartbeat", { groupId, memberId: "m", generation: 3, owned })],
+        ["commitOffsets", encodeRequest("commitOffsets", { groupId, offsets: [{ topic: TOPIC, partition: 1, offset: 5n }] })],
+        ["fetchOffsets", encodeRequest("fetchOffsets", { groupId, partitions: owned })],
+        ["describeGroup", encodeRequest("describeGroup", { groupId })],
+      ];
+      await eventually("the coordinator serves", async () => (await client.ok("describeGroup", subject, { groupId })).groupId);
+      const codes = new Map<string, number>();
+      for (let i = 0; i < 600; i++) {
+        const [type, seed] = seeds[i % seeds.length];
+        const bytes = i % 5 === 0 ? randomBytes(i % 97) : Buffer.from(seed);
+        if (i % 5 !== 0) for (let k = 1 + (i % 3); k > 0; k--) bytes[Math.floor(Math.random() * bytes.length)] = Math.floor(Math.random() * 256);
+        const r = decodeResponse(type, await client.send(subject, bytes, 10_000));
+        const code = r.error ? FlotillaError.fromWire(r.error).code : "ok";
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+      assert.equal(codes.get("INTERNAL"), undefined, JSON.stringify([...codes]));
+      assert.ok((codes.get("INVALID_REQUEST") ?? 0) > 0);
+      const misrouted = await client.call("describeGroup", subjects.group(CLUSTER, (groupPartition(groupId) + 1) % CONSUMER_OFFSETS_PARTITIONS), { groupId });
+      assert.equal(misrouted.error && FlotillaError.fromWire(misrouted.error).code, "NOT_COORDINATOR");
+      assert.equal((await client.ok("describeGroup", subjects.group(CLUSTER, groupPartition(GROUP)), { groupId: GROUP })).groupId, GROUP, "still serving");
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
+import { groupPartition } from "../../protocol/groups.js";
 import { iterateBatches } from "../../protocol/record-batch.js";
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type RequestLimits } from "../../protocol/requests.js";
 import { GroupCoordinator, HEARTBEAT_INTERVAL_MS, decodeOffsetBatch, encodeOffsetBatch, type OffsetCommit } from "../groups/index.js";
@@ -84,6 +85,9 @@ export class GroupRequests {
       type = req.type;
       const coordinator = this.coordinators.get(l.partition)?.ready;
       if (!coordinator) throw new FlotillaError("NOT_COORDINATOR", `broker ${this.o.brokerId} is not (yet) the coordinator of offsets partition ${l.partition}; retry`);
+      if ("groupId" in req.request && groupPartition(req.request.groupId) !== l.partition) {
+        throw new FlotillaError("NOT_COORDINATOR", `group ${req.request.groupId} belongs to offsets partition ${groupPartition(req.request.groupId)}, not ${l.partition}`);
+      }
       msg.respond(await this.answer(coordinator, req));
       this.o.metrics.observe(type, "ok", started);
     } catch (e) {
