@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
 import { reconcileReplicas, sameMembers, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
-import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
+import { PartitionReplica, type LeaderChange, type LearnerThrottle, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
 import type { MessageBus } from "../transport/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
@@ -41,6 +41,8 @@ export interface HostedReplicasOptions {
   heartbeatTicks: number;
   electionTicks: number;
   committer: GroupCommitter;
+  /** Appends to learners of every partition led here go through it. */
+  learnerThrottle: LearnerThrottle;
   store: StateStore;
   router: RaftRouter;
   ticker: SharedTicker;
@@ -99,6 +101,7 @@ export class HostedReplicas {
       voters: [...voters],
       dir,
       committer: o.committer,
+      learnerThrottle: o.learnerThrottle,
       stateStore: o.store,
       router: o.router,
       logger: o.logger,
