@@ -7,7 +7,7 @@
  * seconds, `reconcileReplicas` says which local replicas to start, remove, or retire. A replica's
  * directory is `<dir>/partitions/<topicId>-<partition>`: a re-created topic never reuses old data.
  */
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
@@ -162,6 +162,7 @@ export class HostedReplicas {
   private async reconcile(): Promise<void> {
     if (this.options.stopping()) return;
     const { brokerId } = this.options;
+    if (this.firstReconcile) await this.adoptLeftovers();
     const changes = reconcileReplicas(this.options.metadata.image, brokerId, this.partitions.values());
     for (const r of changes.remove) await this.remove(keyOf(r), "its topic was deleted");
     for (const r of changes.retire) {
@@ -187,6 +188,33 @@ export class HostedReplicas {
       for (let h = queue.shift(); h && !this.options.stopping(); h = queue.shift()) await this.start(h, existedBefore);
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+  }
+
+  /**
+   * At start-up, replica directories the image no longer hosts here: left by a reassignment that
+   * completed or was cancelled while this broker was down. Those of existing partitions are opened,
+   * so the retire rules above decide when to delete them (a cancelled one may still count in its
+   * group); those of deleted topics are deleted now.
+   */
+  private async adoptLeftovers(): Promise<void> {
+    const { brokerId, metadata, logger } = this.options;
+    const root = join(this.options.dir, "partitions");
+    const hosted = new Set(metadata.image.hostedPartitions(brokerId).map((h) => `${h.topicId}-${h.partition}`));
+    for (const name of await readdir(root)) {
+      if (hosted.has(name)) continue;
+      const at = name.lastIndexOf("-");
+      const topicId = name.slice(0, at);
+      const partition = Number(name.slice(at + 1));
+      const topic = metadata.image.topicById(topicId);
+      const dir = join(root, name);
+      if (!topic || !Number.isSafeInteger(partition) || partition >= topic.partitions.length) {
+        await rm(dir, { recursive: true, force: true });
+        logger.info({ dir }, "deleted the directory of a replica whose topic is gone");
+        continue;
+      }
+      const replica = await this.open(topic.name, partition, [brokerId], dir, true, true);
+      this.partitions.set(keyOf({ topicId, partition }), this.track({ topic: topic.name, topicId, partition, dir, replica }));
+    }
   }
 
   private async start(h: HostedPartition, existedBefore: boolean): Promise<void> {
