@@ -209,6 +209,30 @@ describe("broker - partition reassignment and leader moves", () => {
     await eventually("broker 4's replica directories deleted", async () => ((await readdir(join(env.dir, "broker-4", "partitions"))).length === 0 ? true : undefined), 60_000, 500);
   });
 
+  it("a reassignment stuck on a learner that cannot catch up is cancelled: the partition stays where it was and keeps taking writes", async () => {
+    // Broker 4, decommissioned above, comes back by restarting; then it freezes, so it can never catch up.
+    await procs[3].kill("SIGKILL");
+    procs[3].start();
+    await eventually("broker 4 alive and unfenced again", async () => ((await admin.describeCluster()).brokers.find((b) => b.id === 4 && b.alive && !b.fenced) ? true : undefined), 60_000);
+    const before = (await admin.describeTopic(TOPIC)).partitions[0].replicas;
+    const plan: ReassignmentPlan = { version: 1, partitions: [{ topic: TOPIC, partition: 0, replicas: [before[0], before[1], 4] }] };
+    procs[3].child!.kill("SIGSTOP");
+    try {
+      await admin.reassignPartitions(plan);
+      await eventually("the move under way", async () => ((await admin.reassignmentStatus(plan)).partitions[0].status === "inProgress" ? true : undefined));
+      await admin.cancelReassignment(plan);
+      const s = await admin.reassignmentStatus(plan);
+      assert.deepEqual([s.partitions[0].status, s.partitions[0].replicas], ["notStarted", before]);
+      const load = startLoad(client, 1);
+      await eventually("writes after the cancel", () => (load.acked.filter((a) => a.partition === 0).length >= 3 ? true : undefined), 60_000, 50);
+      await load.stop();
+      await checkPartition(client, 0, load.acked);
+    } finally {
+      procs[3].child!.kill("SIGCONT");
+    }
+    assert.deepEqual((await admin.describeTopic(TOPIC)).partitions[0].replicas, before);
+  });
+
   it("transfers one partition's leadership, and a rebalance brings leaders back to their preferred replicas", async () => {
     const d = await admin.describeTopic(TOPIC);
     const p = d.partitions[0];

@@ -168,14 +168,15 @@ export class HostedReplicas {
     for (const r of changes.retire) {
       // A completed reassignment was recorded after the group left this replica out; it may not
       // have heard so itself (the group stops replicating to it). A cancelled one left it out of
-      // the image only: wait until its own configuration (joint included) no longer lists it.
+      // the image only: a learner counts in no quorum and may go, but a replica its own
+      // configuration lists as a voter (joint included) waits until that says otherwise.
       if (!this.options.metadata.abandonedReplicas(r.topicId, r.partition).includes(brokerId)) {
         await this.remove(keyOf(r), "a completed reassignment moved the partition off this broker");
         continue;
       }
       const conf = this.partitions.get(keyOf(r))?.replica.membership().confState;
-      const listed = conf && [...conf.voters, ...conf.votersOutgoing, ...conf.learners].includes(brokerId);
-      if (conf && !listed) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
+      const voter = conf && [...conf.voters, ...conf.votersOutgoing].includes(brokerId);
+      if (conf && !voter) await this.remove(keyOf(r), "a cancelled reassignment left this broker out, and the group does not count it as a voter");
     }
     // Opening is mostly I/O; a few at a time keeps a 1,000-partition topic from taking long.
     const queue = [...changes.start];
