@@ -122,8 +122,11 @@ describe("embedded cluster - an application's test", () => {
     }
   });
 
-  it("refuses a cluster of no brokers with a typed error", async () => {
-    await assert.rejects(startEmbeddedCluster({ brokers: 0 }), (e) => e instanceof FlotillaError && e.code === "INVALID_CONFIG");
+  it("refuses bad options with one typed error naming every problem", async () => {
+    await assert.rejects(
+      startEmbeddedCluster({ brokers: 0, cluster: "no spaces allowed", readyTimeoutMs: -1 }),
+      (e) => e instanceof FlotillaError && e.code === "INVALID_CONFIG" && /brokers 0/.test(e.message) && /cluster/i.test(e.message) && /readyTimeoutMs -1/.test(e.message),
+    );
   });
 });
 
