@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { Broker, type BrokerOptions } from "../broker/server/index.js";
 import { FaultyTransport, InProcessBusHub, InProcessNetwork, NetworkFaults, type InProcessBus } from "../broker/transport/index.js";
-import { DEFAULT_CLUSTER, Flotilla, FlotillaError, type FlotillaConfig } from "../client/index.js";
+import { DEFAULT_CLUSTER, Flotilla, FlotillaConnectionError, FlotillaError, type FlotillaConfig } from "../client/index.js";
 import { clusterNameProblem } from "../protocol/subjects.js";
 
 export interface EmbeddedClusterOptions {
@@ -127,6 +127,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
         ...config,
         cluster,
         connect: async () => {
+          if (stopping) throw new FlotillaConnectionError(`embedded cluster "${cluster}" is stopped; start another with startEmbeddedCluster()`);
           const bus = hub.connect();
           clientBuses.add(bus);
           return bus;
