@@ -35,13 +35,14 @@ import { ProposalDroppedError, RawNode, type StateRole } from "../raft/index.js"
 import { RaftLogStorage, SegmentLog } from "../log/index.js";
 import { AckWaiters, type TermAt } from "./ack-waiters.js";
 import { DedupIndex, type DedupEntry } from "./dedup-index.js";
-import { ENTRY_HEADER_SIZE, encodeDataEntry, entryBatchId, entryOffsets, isDataEntry } from "./entry-codec.js";
+import { ENTRY_HEADER_SIZE, batchProducer, encodeDataEntry, entryBatchId, entryOffsets, entryProducer, isDataEntry } from "./entry-codec.js";
 import { validateFetchRequest, type FetchRequest, type FetchResult } from "./fetch-request.js";
 import { HighWatermarkWaiters } from "./high-watermark-waiters.js";
 import { LeaderChangeEvents, type LeaderChange } from "./leader-events.js";
 import { LostFollowerHandOff, mostCaughtUpVoter } from "./leadership-transfer.js";
 import { notLeader } from "./not-leader.js";
 import { partitionEntryCodec } from "./partition-codec.js";
+import { checkSequence } from "./producer-sequence.js";
 import { PartitionTail } from "./partition-tail.js";
 import { validateProduceRequest, type Acks, type ProduceRequest, type ProduceResult } from "./produce-request.js";
 import { RaftDriver } from "./raft-driver.js";
@@ -202,7 +203,7 @@ export class PartitionReplica {
     const storage = await RaftLogStorage.open({ group, log, state: store, codec: partitionEntryCodec, initialConfState: conf, tailCacheBytes: maxTailBytes });
     const dedup = new DedupIndex(options.dedupWindow ?? 10_000);
     const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, Math.max(maxTailBytes, 64 << 20), (e) => {
-      if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), { index: e.entry.index, term: e.entry.term, baseOffset: e.offset, nextOffset: e.next });
+      if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), dedupEntry(e.entry));
     });
     const hw = applied >= log.firstIndex ? tail.entryAt(applied)!.next : Number(log.logStartOffset);
     return new PartitionReplica(options, log, storage, tail, dedup, { applied, hw, hardState, confState: conf, incarnation, recovering });
@@ -296,10 +297,7 @@ export class PartitionReplica {
   private onEntries(entries: Entry[]): void {
     this.tail.append(entries, (from) => this.onTruncate(from));
     for (const e of entries) {
-      if (isDataEntry(e)) {
-        const o = entryOffsets(e.data);
-        this.dedup.add(entryBatchId(e.data), { index: e.index, term: e.term, baseOffset: o.base, nextOffset: o.next });
-      }
+      if (isDataEntry(e)) this.dedup.add(entryBatchId(e.data), dedupEntry(e));
     }
   }
 
@@ -417,6 +415,9 @@ export class PartitionReplica {
    *    (NOT_LEADER with the leader it knows).
    * 3. Dedup: a batch id already in the log (committed or not, within the window) returns the
    *    ORIGINAL base offset and appends nothing; acks are then answered for that original entry.
+   *    A batch of an idempotent producer must then follow that producer's last batch in the log
+   *    (`checkSequence`, producer-sequence.ts): a gap is a retriable OUT_OF_ORDER_SEQUENCE, so a
+   *    producer's batches land in its order even when one request of several in flight was lost.
    * 4. Offsets: base = `nextOffset`, then `nextOffset += recordCount`. The batch is copied once into
    *    the Raft entry (17-byte header + batch) and stamped in place with the base offset and the
    *    leader epoch (= Raft term): both lie before the CRC'd range, so nothing is recomputed.
@@ -441,6 +442,8 @@ export class PartitionReplica {
 
       const dup = this.dedup.lookup(req.batchId);
       if (dup) return this.answerDuplicate(dup, req.acks);
+      const producer = batchProducer(req.batch);
+      if (producer) checkSequence(this.dedup.lastOfProducer(producer.producerId), producer);
 
       const base = this.nextOffset;
       const data = encodeDataEntry(req.batchId, req.batch);
@@ -455,7 +458,7 @@ export class PartitionReplica {
       const term = this.node.log.term(index) ?? 0;
       if (term !== this.leaderTerm) throw new Error(`proposal landed at ${index} in term ${term}, not ${this.leaderTerm}`);
       this.nextOffset = base + recordCount;
-      const entry: DedupEntry = { index, term, baseOffset: base, nextOffset: this.nextOffset };
+      const entry: DedupEntry = { index, term, baseOffset: base, nextOffset: this.nextOffset, producer };
       this.dedup.add(req.batchId, entry);
       this.driver.scheduleDrain();
       return this.answer(entry, req.acks);
@@ -610,4 +613,10 @@ export class PartitionReplica {
     this.rejectAll(new FlotillaError("NOT_LEADER", `partition replica ${this.group} on broker ${this.id} closed`));
     await this.log.close();
   }
+}
+
+/** What the dedup index records of a data entry. */
+function dedupEntry(e: Entry): DedupEntry {
+  const o = entryOffsets(e.data);
+  return { index: e.index, term: e.term, baseOffset: o.base, nextOffset: o.next, producer: entryProducer(e.data) };
 }

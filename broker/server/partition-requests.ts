@@ -33,7 +33,7 @@ export class PartitionRequests {
       acksNone = req.acks === "none";
       checkPartition(l, req.topic, req.partition);
       this.metrics.bytesIn.inc({ type: "produce" }, req.batch.length);
-      const produced = l.replica.produce({ batch: req.batch, batchId: req.batchId, acks: req.acks });
+      const produced = l.replica.produce({ batch: req.batch, batchId: req.batchId, acks: req.acks, producerId: req.producerId, sequence: req.sequence });
       const result = req.timeoutMs > 0 ? await withTimeout(produced, req.timeoutMs, `produce to ${l.topic}/${l.partition}`) : await produced;
       if (!acksNone) msg.respond(encodeResponse("produce", { baseOffset: result.baseOffset }, this.limits));
       this.metrics.observe("produce", "ok", started);
