@@ -29,7 +29,10 @@ export interface FlotillaConfig {
   requestTimeoutMs?: number;
   /** Retry policy for every request (a producer may override it). */
   retry?: Partial<RetryOptions>;
-  /** For tests: how to connect (default: NATS). */
+  /**
+   * Advanced: how to reach the cluster (default: a NATS connection to `servers`). Unit tests hand
+   * in fakes; `flotilla/testing` hands in its in-process bus.
+   */
   connect?: RequesterFactory;
   /** For tests: sleep and randomness of the retry loop. */
   retryEnv?: RetryEnv;

@@ -186,6 +186,7 @@ const commands: Record<string, Command> = {
       cluster: CLUSTER_FLAGS.cluster,
       "nats-user": { kind: "string", value: "USER", help: "NATS user (the broker user of ops/nats/flotilla.conf)" },
       "nats-password": { kind: "string", value: "PASSWORD", help: "NATS password" },
+      "fault-control": { kind: "bool", help: "TESTS ONLY: obey fault-injection commands on the broker-only subject faults.<id> (the chaos suite); never in production" },
       help: CLUSTER_FLAGS.help,
     },
     positionals: [],
@@ -616,6 +617,7 @@ async function runBroker(ctx: Ctx): Promise<number> {
     ...(f.has("metrics-port") && { metricsPort: f.get("metrics-port") as number }),
     ...(f.has("nats-user") && { natsUser: f.get("nats-user") as string }),
     ...(f.has("nats-password") && { natsPassword: f.get("nats-password") as string }),
+    ...(f.get("fault-control") === true && { faultControl: true }),
   });
   if (process.env.FLOTILLA_EXIT_WITH_PARENT === "1") {
     // Started by `flotilla dev`: when it goes away without stopping us, our stdin pipe closes.

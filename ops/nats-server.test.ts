@@ -112,7 +112,7 @@ describe("nats-server - shipped config", () => {
     const text = renderSecureConfig("blue");
     assert.match(text, /password: \$FLOTILLA_NATS_BROKER_PASSWORD/);
     assert.match(text, /password: \$FLOTILLA_NATS_CLIENT_PASSWORD/);
-    assert.match(text, /deny: \["flotilla\.blue\.raft\.>", "flotilla\.blue\.controller"\]/);
+    assert.match(text, /deny: \["flotilla\.blue\.raft\.>", "flotilla\.blue\.controller", "flotilla\.blue\.faults\.>"\]/);
   });
 
   it("nats-server accepts the shipped file", async () => {

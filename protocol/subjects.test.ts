@@ -20,8 +20,9 @@ test("subjects - every subject starts with flotilla.<cluster>.", () => {
   assert.equal(subjects.metadata("prod"), "flotilla.prod.metadata");
   assert.equal(subjects.admin("prod"), "flotilla.prod.admin");
   assert.equal(subjects.controller("prod"), "flotilla.prod.controller");
+  assert.equal(subjects.faultControl("prod", 2), "flotilla.prod.faults.2");
   assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin"]);
-  assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller"]);
+  assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller", "flotilla.prod.faults.>"]);
 });
 
 test("subjects - a topic with dots stays one token and maps back one-to-one", () => {
@@ -54,6 +55,7 @@ test("subjects - names are validated with a message that says what is wrong", ()
 
 test("subjects - parseSubject inverts the builders and rejects anything else", () => {
   assert.deepEqual(parseSubject(subjects.raft("c", 7)), { kind: "raft", cluster: "c", brokerId: 7 });
+  assert.deepEqual(parseSubject(subjects.faultControl("c", 2)), { kind: "faults", cluster: "c", brokerId: 2 });
   assert.deepEqual(parseSubject(subjects.produce("c", "a.b", 3)), { kind: "produce", cluster: "c", topic: "a.b", partition: 3 });
   assert.deepEqual(parseSubject(subjects.fetch("c", "t", 0)), { kind: "fetch", cluster: "c", topic: "t", partition: 0 });
   for (const kind of ["metadata", "admin", "controller"] as const) assert.deepEqual(parseSubject(`flotilla.c.${kind}`), { kind, cluster: "c" });

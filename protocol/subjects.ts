@@ -12,6 +12,8 @@ import { FlotillaError } from "./errors.js";
  *                                       what needs the controller
  *   controller                          the controller leader only: broker registration, heartbeats,
  *                                       forwarded admin changes (broker-only)
+ *   faults.<brokerId>                   test-only fault injection into one broker's Raft transport,
+ *                                       served only by a broker started with --fault-control (broker-only)
  *
  * Names. A cluster name is one subject token: 1-64 of [a-zA-Z0-9_-]. A topic name follows Kafka:
  * 1-249 of [a-zA-Z0-9._-], and not "." or "..". A NATS token cannot hold '.', so a topic is written
@@ -114,6 +116,11 @@ export const subjects = {
   controller(cluster: string): string {
     return `${root(cluster)}.controller`;
   },
+  /** Fault-injection commands for one broker (test-only: see broker/server/fault-control.ts). */
+  faultControl(cluster: string, brokerId: number): string {
+    checkBrokerId(brokerId);
+    return `${root(cluster)}.faults.${brokerId}`;
+  },
 } as const;
 
 /**
@@ -128,11 +135,11 @@ export function clientPublishSubjects(cluster: string): string[] {
 /** Subjects only brokers may publish to. */
 export function brokerOnlySubjects(cluster: string): string[] {
   const r = root(cluster);
-  return [`${r}.raft.>`, `${r}.controller`];
+  return [`${r}.raft.>`, `${r}.controller`, `${r}.faults.>`];
 }
 
 export type ParsedSubject =
-  | { kind: "raft"; cluster: string; brokerId: number }
+  | { kind: "raft" | "faults"; cluster: string; brokerId: number }
   | { kind: PartitionOp; cluster: string; topic: string; partition: number }
   | { kind: "metadata" | "admin" | "controller"; cluster: string };
 
@@ -151,7 +158,7 @@ export function parseSubject(subject: string): ParsedSubject {
   if (problem) throw new DecodeError(`subject "${subject}": ${problem}`);
   const kind = t[2];
   if (t.length === 3 && (kind === "metadata" || kind === "admin" || kind === "controller")) return { kind, cluster };
-  if (t.length === 4 && kind === "raft") return { kind, cluster, brokerId: parseInt32(t[3], "broker id", 1) };
+  if (t.length === 4 && (kind === "raft" || kind === "faults")) return { kind, cluster, brokerId: parseInt32(t[3], "broker id", 1) };
   if (t.length === 6 && kind === "p" && (t[5] === "produce" || t[5] === "fetch")) {
     return { kind: t[5], cluster, topic: decodeTopicToken(t[3]), partition: parseInt32(t[4], "partition", 0) };
   }

@@ -81,15 +81,16 @@ describe("security - NATS users", () => {
     assert.deepEqual(received.map((m) => [m.from, m.commit]), [[1, 7]]);
   });
 
-  it("a client can neither read Raft traffic nor publish to the controller", async () => {
+  it("a client can neither read Raft traffic nor publish to the controller or the fault control", async () => {
     const client = await open(clientCredentials(passwords));
     const status = watchStatus(client);
     client.subscribe(subjects.raft(CLUSTER, 2));
     client.publish(subjects.controller(CLUSTER), new Uint8Array(1));
+    client.publish(subjects.faultControl(CLUSTER, 2), new Uint8Array(1));
     await client.flush();
-    await waitFor(() => status.filter((s) => s.data === "PERMISSIONS_VIOLATION").length >= 2, "two permissions violations");
+    await waitFor(() => status.filter((s) => s.data === "PERMISSIONS_VIOLATION").length >= 3, "three permissions violations");
     const operations = status.filter((s) => s.data === "PERMISSIONS_VIOLATION").map((s) => s.permissionContext?.operation);
-    assert.deepEqual(operations.sort(), ["publish", "subscription"]);
+    assert.deepEqual(operations.sort(), ["publish", "publish", "subscription"]);
   });
 
   it("a client may publish requests on the client subjects and get replies", async () => {

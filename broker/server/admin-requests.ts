@@ -3,11 +3,11 @@
  * reads answered from the local image, writes forwarded to the controller leader and answered once
  * applied here, so a describe right after a create sees the topic.
  */
-import type { Msg } from "nats";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type PartitionMetadata, type RequestLimits } from "../../protocol/requests.js";
 import { describeCluster, describeTopic, type ClusterRuntime } from "../controller/index.js";
+import type { BusMessage } from "../transport/index.js";
 import type { ControllerClient } from "./controller-client.js";
 import { replyChecks } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
@@ -30,7 +30,7 @@ export interface AdminRequestsOptions {
 export class AdminRequests {
   constructor(private readonly options: AdminRequestsOptions) {}
 
-  async handle(msg: Msg): Promise<void> {
+  async handle(msg: BusMessage): Promise<void> {
     const started = process.hrtime.bigint();
     let type = "unknown";
     try {

@@ -1,10 +1,13 @@
 /**
  * Broker: one Flotilla broker process — the wiring of every part under broker/ into a server on
- * NATS. What it runs, and where each part lives:
+ * NATS (or, in the embedded mode, on the in-process bus and transport it is handed). What it runs,
+ * and where each part lives:
  *
+ * - Network: a MessageBus for client and controller requests, and a Transport for Raft (traffic of
+ *   every group, coalesced per destination) behind one RaftRouter — two NATS connections
+ *   (connectBrokerNats), or `options.network`.
  * - Storage: one LMDB StateStore (`<dir>/state`), one GroupCommitter over a Piscina fsync pool,
- *   shared by every replica; one NatsTransport (Raft traffic of every group, coalesced per
- *   destination) behind one RaftRouter; one shared tick timer for all groups (shared-ticker.ts).
+ *   shared by every replica; one shared tick timer for all groups (shared-ticker.ts).
  * - KRaft metadata. The metadata log is partition 0 of the internal topic `__cluster_metadata`,
  *   a PartitionReplica like any other, whose voters are the `--controllers` brokers (fixed at
  *   bootstrap; it lives in `<dir>/metadata`). Its Raft leader is the controller leader. Metadata
@@ -30,7 +33,6 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, type NatsConnection, type Subscription } from "nats";
 import { pino, type Logger } from "pino";
 import { requestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
@@ -38,15 +40,16 @@ import { MetadataImage } from "../controller/index.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
 import { RaftRouter, type PartitionReplica } from "../partition/index.js";
 import { StateStore } from "../state/index.js";
-import { NatsTransport } from "../transport/index.js";
+import { connectBrokerNats, type BusSubscription, type Transport } from "../transport/index.js";
 import { AdminRequests } from "./admin-requests.js";
 import { BrokerRegistration } from "./broker-registration.js";
 import { ControllerClient } from "./controller-client.js";
 import { ControllerLeader } from "./controller-leader.js";
+import { FaultControl } from "./fault-control.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
 import { BrokerMetrics } from "./metrics.js";
-import { resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
+import { resolveBrokerOptions, type BrokerNetwork, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 import { PartitionRequests } from "./partition-requests.js";
 import { SharedTicker } from "./shared-ticker.js";
 
@@ -62,13 +65,16 @@ export class Broker {
   /** The port GET /metrics is served on, once started (undefined when not serving). */
   metricsPort: number | undefined;
 
-  private nc!: NatsConnection;
-  private raftNc!: NatsConnection;
+  /** Handed in (options.network) or connected in start(); closed by stop() either way. */
+  private network: BrokerNetwork | undefined;
   private store!: StateStore;
   private committer!: GroupCommitter;
-  private transport!: NatsTransport;
+  /** The network's transport as Raft uses it (wrapped when fault control is on; closing it closes the network's). */
+  private transport: Transport | undefined;
+  /** Only with the test-only `faultControl` option. */
+  private faultControl: FaultControl | undefined;
   private readonly ticker = new SharedTicker();
-  private readonly clientSubs: Subscription[] = [];
+  private readonly clientSubs: BusSubscription[] = [];
 
   // The parts, created once connected (undefined before, or when start failed early).
   private metadata: MetadataFollower | undefined;
@@ -87,6 +93,7 @@ export class Broker {
     this.id = this.options.id;
     const base = this.options.logger ?? pino({ level: process.env.FLOTILLA_LOG_LEVEL ?? "info" });
     this.logger = base.child({ component: "broker", broker: this.id });
+    this.network = this.options.network;
     this.metrics = new BrokerMetrics(this.id, {
       replicas: () => (this.replicas?.all() ?? []).map((l) => {
         const s = l.replica.status();
@@ -142,30 +149,26 @@ export class Broker {
         this.metrics.fsyncBatchRequests.observe(c.requests);
       },
     });
-    const connectOptions = {
+    const network = (this.network ??= await connectBrokerNats({
       servers: o.nats,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      ...(o.natsUser !== undefined && { user: o.natsUser }),
-      ...(o.natsPassword !== undefined && { pass: o.natsPassword }),
-    };
-    try {
-      // Raft gets a connection of its own so bulk client traffic cannot delay heartbeats.
-      this.nc = await connect({ ...connectOptions, name: `flotilla-broker-${this.id}` });
-      this.raftNc = await connect({ ...connectOptions, name: `flotilla-broker-${this.id}-raft` });
-    } catch (e) {
-      throw new Error(`broker ${this.id}: cannot connect to NATS at ${o.nats} (${(e as Error).message}); start nats-server or pass --nats URL`, { cause: e });
-    }
-    this.transport = new NatsTransport({ connection: this.raftNc, cluster: o.cluster, localId: this.id, logger: this.logger });
-    const router = new RaftRouter(this.transport);
-    const maxPayload = this.nc.info?.max_payload ?? 1 << 20;
-    const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, this.transport.maxBatchBytes - 64 * 1024) });
+      user: o.natsUser,
+      pass: o.natsPassword,
+      cluster: o.cluster,
+      brokerId: this.id,
+      logger: this.logger,
+    }));
+    if (o.faultControl) this.faultControl = new FaultControl({ inner: network.transport, bus: network.bus, cluster: o.cluster, brokerId: this.id, logger: this.logger });
+    const transport = (this.transport = this.faultControl?.transport ?? network.transport);
+    const bus = network.bus;
+    const router = new RaftRouter(transport);
+    const maxPayload = bus.maxPayload;
+    const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, transport.maxBatchBytes - 64 * 1024) });
     this.ticker.start(o.tickMs);
 
     const stopping = (): boolean => this.stopping;
-    const { id: brokerId, nc, logger, metrics } = this;
-    const controllerClient = new ControllerClient(nc, o.cluster);
-    const metadata = new MetadataFollower({ nc, cluster: o.cluster, limits, logger, stopping, reconcile: () => replicas.scheduleReconcile() });
+    const { id: brokerId, logger, metrics } = this;
+    const controllerClient = new ControllerClient(bus, o.cluster);
+    const metadata = new MetadataFollower({ bus, cluster: o.cluster, limits, logger, stopping, reconcile: () => replicas.scheduleReconcile() });
     const replicas = new HostedReplicas({
       brokerId,
       dir: o.dir,
@@ -177,7 +180,7 @@ export class Broker {
       store: this.store,
       router,
       ticker: this.ticker,
-      nc,
+      bus,
       requests: new PartitionRequests(brokerId, limits, metrics, logger),
       metadata,
       metrics,
@@ -202,10 +205,10 @@ export class Broker {
     if (o.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(o.metricsPort);
 
     for (const subject of [subjects.admin(o.cluster), subjects.metadata(o.cluster)]) {
-      this.clientSubs.push(nc.subscribe(subject, { queue: BROKERS_QUEUE, callback: (err, msg) => (err ? undefined : void admin.handle(msg)) }));
+      this.clientSubs.push(bus.subscribe(subject, { queue: BROKERS_QUEUE }, (msg) => void admin.handle(msg)));
     }
-    await nc.flush();
-    await this.raftNc.flush();
+    await bus.flush();
+    await transport.flush();
 
     let metadataReplica: PartitionReplica | undefined;
     if (o.controllers.includes(this.id)) {
@@ -213,7 +216,7 @@ export class Broker {
       metadataReplica = await replicas.open(METADATA_TOPIC, METADATA_PARTITION, o.controllers, dir);
       const controller = new ControllerLeader({
         brokerId,
-        nc,
+        bus,
         cluster: o.cluster,
         sessionTimeoutMs: o.sessionTimeoutMs,
         heartbeatMs: o.heartbeatMs,
@@ -232,7 +235,7 @@ export class Broker {
       replicas.moveToPreferredLeaders(registration);
     }, RECONCILE_EVERY_MS);
     this.logger.info(
-      { controllers: o.controllers, nats: o.nats, cluster: o.cluster, metricsPort: this.metricsPort, controller: metadataReplica !== undefined },
+      { controllers: o.controllers, nats: o.network ? "in-process" : o.nats, cluster: o.cluster, metricsPort: this.metricsPort, controller: metadataReplica !== undefined },
       "broker started",
     );
   }
@@ -240,7 +243,7 @@ export class Broker {
   /**
    * Stops the broker. Graceful (default): tells the controller it is shutting down, hands every
    * led partition's leadership to another replica (waiting up to `shutdownHandOffMs`), then closes
-   * replicas (checkpoints written), the transport, NATS, the fsync pool and LMDB.
+   * replicas (checkpoints written), the transport, the bus, the fsync pool and LMDB.
    */
   stop(options: { handOff?: boolean } = {}): Promise<void> {
     this.stopped ??= this.doStop(options.handOff !== false);
@@ -248,7 +251,7 @@ export class Broker {
   }
 
   private async doStop(handOff: boolean): Promise<void> {
-    if (handOff && this.nc && !this.nc.isClosed() && this.replicas) {
+    if (handOff && this.network && !this.network.bus.isClosed() && this.replicas) {
       const started = Date.now();
       // Ask to be fenced, so nothing is moved onto this broker meanwhile (not worth registering for).
       if (this.registration?.registered) await this.registration.heartbeat(true).catch(() => undefined);
@@ -259,12 +262,13 @@ export class Broker {
     clearInterval(this.reconcileTimer);
     this.controller?.close();
     this.metadata?.close();
+    this.faultControl?.close();
     for (const s of this.clientSubs) s.unsubscribe();
     await this.replicas?.close();
     this.ticker.stop();
     await Promise.all(this.loops.map((p) => p.catch(() => undefined)));
-    await this.transport?.close().catch(() => undefined);
-    for (const c of [this.nc, this.raftNc]) if (c && !c.isClosed()) await c.drain().catch(() => c.close());
+    await (this.transport ?? this.network?.transport)?.close().catch(() => undefined);
+    await this.network?.bus.close().catch(() => undefined);
     await this.committer?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
     await this.metrics.close();

@@ -6,7 +6,6 @@
  * heartbeats stop and unfences them when they are back.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { encodeRecordBatch } from "../../protocol/record-batch.js";
@@ -21,6 +20,7 @@ import {
   type MetadataRecord,
 } from "../controller/index.js";
 import type { PartitionReplica } from "../partition/index.js";
+import type { BusMessage, BusSubscription, MessageBus } from "../transport/index.js";
 import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition } from "./controller-messages.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -29,7 +29,7 @@ import { runtimeReply } from "./runtime-lookup.js";
 
 export interface ControllerLeaderOptions {
   brokerId: number;
-  nc: NatsConnection;
+  bus: MessageBus;
   cluster: string;
   sessionTimeoutMs: number;
   /** How often liveness is decided (fence / unfence proposals). */
@@ -45,7 +45,7 @@ export interface ControllerLeaderOptions {
 export class ControllerLeader {
   /** Defined exactly while this broker is the controller leader. */
   private liveness: BrokerLiveness | undefined;
-  private sub: Subscription | undefined;
+  private sub: BusSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private deciding = false;
   private readonly ledReports = new Map<number, LedPartition[]>();
@@ -61,9 +61,7 @@ export class ControllerLeader {
     if (isLeader && !this.liveness && !this.options.stopping()) {
       this.liveness = new BrokerLiveness(this.options.sessionTimeoutMs, Date.now());
       this.ledReports.clear();
-      this.sub = this.options.nc.subscribe(subjects.controller(this.options.cluster), {
-        callback: (err, msg) => (err ? undefined : void this.handle(msg)),
-      });
+      this.sub = this.options.bus.subscribe(subjects.controller(this.options.cluster), {}, (msg) => void this.handle(msg));
       this.timer = setInterval(() => void this.decideLiveness(), this.options.heartbeatMs);
       this.options.logger.info({ appliedIndex: this.options.metadata.appliedIndex }, "became the controller leader");
     } else if (!isLeader && this.liveness) {
@@ -113,7 +111,7 @@ export class ControllerLeader {
     }
   }
 
-  private async handle(msg: Msg): Promise<void> {
+  private async handle(msg: BusMessage): Promise<void> {
     const started = process.hrtime.bigint();
     let type = "controller";
     try {

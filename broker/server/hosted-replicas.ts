@@ -9,13 +9,13 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
 import { reconcileReplicas, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
 import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
+import type { MessageBus } from "../transport/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
 import type { LedPartition } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
@@ -44,7 +44,7 @@ export interface HostedReplicasOptions {
   store: StateStore;
   router: RaftRouter;
   ticker: SharedTicker;
-  nc: NatsConnection;
+  bus: MessageBus;
   requests: PartitionRequests;
   metadata: MetadataFollower;
   metrics: BrokerMetrics;
@@ -135,11 +135,11 @@ export class HostedReplicas {
 
   private serve(l: LocalPartition): void {
     if (l.subs.length > 0 || this.options.stopping()) return;
-    const { nc, cluster: c, requests } = this.options;
-    l.subs.push(nc.subscribe(subjects.fetch(c, l.topic, l.partition), { queue: LEADERS_QUEUE, callback: (err, msg) => (err ? undefined : void requests.handleFetch(l, msg)) }));
+    const { bus, cluster: c, requests } = this.options;
+    l.subs.push(bus.subscribe(subjects.fetch(c, l.topic, l.partition), { queue: LEADERS_QUEUE }, (msg) => void requests.handleFetch(l, msg)));
     // Nobody produces to the metadata log but the controller leader itself.
     if (l !== this.metadataLog) {
-      l.subs.push(nc.subscribe(subjects.produce(c, l.topic, l.partition), { queue: LEADERS_QUEUE, callback: (err, msg) => (err ? undefined : void requests.handleProduce(l, msg)) }));
+      l.subs.push(bus.subscribe(subjects.produce(c, l.topic, l.partition), { queue: LEADERS_QUEUE }, (msg) => void requests.handleProduce(l, msg)));
     }
   }
 

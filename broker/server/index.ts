@@ -6,6 +6,6 @@
 export { Broker } from "./broker.js";
 export { METADATA_TOPIC } from "./metadata-follower.js";
 export { runBrokerProcess, type BrokerProcess } from "./process.js";
-export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, BROKER_PASSWORD_ENV, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
+export { parseBrokerArgs, resolveBrokerOptions, BROKER_DEFAULTS, BROKER_PASSWORD_ENV, type BrokerNetwork, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 export { BrokerMetrics } from "./metrics.js";
 export { CONTROLLER_WIRE_VERSION } from "./controller-messages.js";

@@ -2,8 +2,8 @@
  * A replica this broker hosts, with what serving it takes: the produce/fetch subscriptions held
  * exactly while it leads, and the leadership times the move to the preferred leader goes by.
  */
-import type { Subscription } from "nats";
 import type { PartitionReplica } from "../partition/index.js";
+import type { BusSubscription } from "../transport/index.js";
 
 export interface LocalPartition {
   readonly topic: string;
@@ -11,7 +11,7 @@ export interface LocalPartition {
   readonly partition: number;
   readonly dir: string;
   readonly replica: PartitionReplica;
-  subs: Subscription[];
+  subs: BusSubscription[];
   offLeader: () => void;
   /** When this replica last became leader (0: it does not lead), and when it last handed leadership to the preferred replica. */
   leaderSince: number;

@@ -6,7 +6,6 @@
  * version: applying stops there and the broker says to upgrade. The image is rebuilt by replaying
  * from offset 0 at every start (no metadata snapshots yet).
  */
-import type { Msg, NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { DecodeError } from "../../protocol/decode-error.js";
 import { FlotillaError } from "../../protocol/errors.js";
@@ -15,6 +14,7 @@ import { MESSAGE_OVERHEAD_BYTES, decodeResponse, encodeRequest, type RequestLimi
 import { subjects } from "../../protocol/subjects.js";
 import { MetadataImage, decodeMetadataRecord, type ApplyResult, type MetadataRecord } from "../controller/index.js";
 import type { FetchResult, PartitionReplica } from "../partition/index.js";
+import type { MessageBus } from "../transport/index.js";
 import { natsRequestError } from "./request-errors.js";
 import { sleep } from "./sleep.js";
 
@@ -25,7 +25,7 @@ export const METADATA_PARTITION = 0;
 const KEPT_RESULTS = 4096;
 
 export interface MetadataFollowerOptions {
-  nc: NatsConnection;
+  bus: MessageBus;
   cluster: string;
   limits: RequestLimits;
   logger: Logger;
@@ -102,20 +102,20 @@ export class MetadataFollower {
     }
   }
 
-  /** An observer's fetch of the metadata log from its leader, over NATS (the ordinary fetch subject). */
+  /** An observer's fetch of the metadata log from its leader, over the bus (the ordinary fetch subject). */
   private async fetchRemote(maxBytes: number): Promise<FetchResult> {
     const request = encodeRequest(
       "fetch",
       { topic: METADATA_TOPIC, partition: METADATA_PARTITION, offset: this.next, maxBytes, minBytes: 1, maxWaitMs: 1000, consistency: "leader" },
       this.options.limits,
     );
-    let reply: Msg;
+    let reply: Uint8Array;
     try {
-      reply = await this.options.nc.request(subjects.fetch(this.options.cluster, METADATA_TOPIC, METADATA_PARTITION), request, { timeout: 5000 });
+      reply = await this.options.bus.request(subjects.fetch(this.options.cluster, METADATA_TOPIC, METADATA_PARTITION), request, 5000);
     } catch (e) {
       throw natsRequestError(e, "metadata fetch");
     }
-    const res = decodeResponse("fetch", reply.data, this.options.limits);
+    const res = decodeResponse("fetch", reply, this.options.limits);
     if (res.error) throw FlotillaError.fromWire(res.error);
     return { highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, batches: res.batches };
   }

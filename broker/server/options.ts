@@ -5,6 +5,15 @@
  */
 import type { Logger } from "pino";
 import { clusterNameProblem } from "../../protocol/subjects.js";
+import type { MessageBus, Transport } from "../transport/index.js";
+
+/** What a broker talks over when it is not connecting to NATS itself (the embedded mode). */
+export interface BrokerNetwork {
+  /** Client, admin and controller requests. */
+  bus: MessageBus;
+  /** Raft traffic; `localId` must be the broker's id. */
+  transport: Transport;
+}
 
 export interface BrokerOptions {
   /** This broker's id: a positive integer, its Raft node id in every group it hosts. */
@@ -35,10 +44,18 @@ export interface BrokerOptions {
   sessionTimeoutMs?: number;
   /** How long graceful shutdown waits for leadership to move away. Default 5000 ms. */
   shutdownHandOffMs?: number;
+  /**
+   * TESTS ONLY (`flotilla broker --fault-control`): obey fault-injection commands on the
+   * broker-only subject `faults.<id>` (fault-control.ts). Default false.
+   */
+  faultControl?: boolean;
+  /** Run over these instead of connecting to NATS (`nats`, `natsUser`, `natsPassword` are then unused). The broker owns them: `stop()` closes both. */
+  network?: BrokerNetwork;
 }
 
-export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, "logger" | "metricsPort" | "natsUser" | "natsPassword">> {
+export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, "logger" | "metricsPort" | "natsUser" | "natsPassword" | "network">> {
   logger?: Logger;
+  network?: BrokerNetwork;
   metricsPort?: number;
   natsUser?: string;
   natsPassword?: string;
@@ -82,6 +99,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   const heartbeatMs = o.heartbeatMs ?? BROKER_DEFAULTS.heartbeatMs;
   const sessionTimeoutMs = o.sessionTimeoutMs ?? BROKER_DEFAULTS.sessionTimeoutMs;
   if (sessionTimeoutMs <= 2 * heartbeatMs) problems.push(`sessionTimeoutMs ${sessionTimeoutMs} must be more than two heartbeats (${heartbeatMs} ms each)`);
+  if (o.network && o.network.transport.localId !== o.id) problems.push(`network: the transport is broker ${o.network.transport.localId}'s, not broker ${o.id}'s`);
   if (problems.length > 0) throw new RangeError(`invalid broker options: ${problems.join("; ")}`);
   return {
     id: o.id,
@@ -95,10 +113,12 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     heartbeatMs,
     sessionTimeoutMs,
     shutdownHandOffMs: o.shutdownHandOffMs ?? BROKER_DEFAULTS.shutdownHandOffMs,
+    faultControl: o.faultControl === true,
     ...(o.logger && { logger: o.logger }),
     ...(o.metricsPort !== undefined && { metricsPort: o.metricsPort }),
     ...(o.natsUser !== undefined && { natsUser: o.natsUser }),
     ...(o.natsPassword !== undefined && { natsPassword: o.natsPassword }),
+    ...(o.network && { network: o.network }),
   };
 }
 

@@ -2,10 +2,10 @@
  * Client produce and fetch requests to a partition this broker leads (the per-partition subjects
  * that HostedReplicas subscribes while the local replica leads).
  */
-import type { Msg } from "nats";
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { MESSAGE_OVERHEAD_BYTES, decodeRequestOf, encodeErrorResponse, encodeResponse, type RequestLimits } from "../../protocol/requests.js";
+import type { BusMessage } from "../transport/index.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { clientError } from "./request-errors.js";
@@ -25,7 +25,7 @@ export class PartitionRequests {
    * with the base offset once `acks` is met. acks=none gets no answer. Bad input is answered with
    * an error; nothing is appended.
    */
-  async handleProduce(l: LocalPartition, msg: Msg): Promise<void> {
+  async handleProduce(l: LocalPartition, msg: BusMessage): Promise<void> {
     const started = process.hrtime.bigint();
     let acksNone = false;
     try {
@@ -44,7 +44,7 @@ export class PartitionRequests {
     }
   }
 
-  async handleFetch(l: LocalPartition, msg: Msg): Promise<void> {
+  async handleFetch(l: LocalPartition, msg: BusMessage): Promise<void> {
     const started = process.hrtime.bigint();
     try {
       const req = decodeRequestOf("fetch", msg.data, this.limits);

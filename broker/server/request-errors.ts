@@ -20,7 +20,7 @@ export function clientError(logger: Logger, e: unknown, what: string): FlotillaE
   return fe;
 }
 
-/** NATS request failures as FlotillaErrors: nobody listening means no controller leader right now. */
+/** Bus request failures (NATS's, or the in-process bus's, which carry the same codes) as FlotillaErrors: nobody listening means no controller leader right now. */
 export function natsRequestError(e: unknown, what: string): FlotillaError {
   if (e instanceof FlotillaError) return e;
   const code = String((e as { code?: unknown })?.code ?? "");

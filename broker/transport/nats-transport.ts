@@ -8,7 +8,8 @@
  * advertised when we connected, less room for that header.
  *
  * The connection belongs to the caller (a broker may share it with client-request handling, or give
- * Raft a connection of its own so bulk client traffic cannot delay heartbeats); `close()` leaves it open.
+ * Raft a connection of its own so bulk client traffic cannot delay heartbeats); `close()` leaves it
+ * open unless `ownsConnection` says the transport was given a connection of its own.
  */
 import type { Logger } from "pino";
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError, type Subscription } from "nats";
@@ -36,12 +37,15 @@ export interface NatsTransportOptions {
   logger: Logger;
   /** Queue size past which a destination is flushed inline. Default 256 KiB. */
   inlineFlushBytes?: number;
+  /** `close()` drains the connection too. Default false. */
+  ownsConnection?: boolean;
 }
 
 export class NatsTransport implements Transport {
   readonly localId: BrokerId;
   readonly maxBatchBytes: number;
   private readonly connection: NatsConnection;
+  private readonly ownsConnection: boolean;
   private readonly cluster: string;
   private readonly logger: Logger;
   private readonly counters = emptyStats();
@@ -60,6 +64,7 @@ export class NatsTransport implements Transport {
     if (maxPayload === undefined) throw new Error("NatsTransport: the connection has no server info yet (connect first)");
     this.localId = options.localId;
     this.connection = options.connection;
+    this.ownsConnection = options.ownsConnection ?? false;
     this.cluster = options.cluster;
     this.logger = options.logger.child({ component: "transport", broker: options.localId });
     this.maxBatchBytes = maxPayload - HEADER_ALLOWANCE;
@@ -103,7 +108,9 @@ export class NatsTransport implements Transport {
     await this.flush();
     this.sender.close();
     this.closed = true;
-    if (!this.connection.isClosed()) this.subscription.unsubscribe();
+    if (this.connection.isClosed()) return;
+    if (this.ownsConnection) await this.connection.drain().catch(() => this.connection.close());
+    else this.subscription.unsubscribe();
   }
 
   stats(): TransportStats {
