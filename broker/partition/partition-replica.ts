@@ -38,6 +38,7 @@ import { DedupIndex, type DedupEntry } from "./dedup-index.js";
 import { ENTRY_HEADER_SIZE, batchProducer, encodeDataEntry, entryBatchId, entryOffsets, entryProducer, isDataEntry } from "./entry-codec.js";
 import { validateFetchRequest, type FetchRequest, type FetchResult } from "./fetch-request.js";
 import { HighWatermarkWaiters } from "./high-watermark-waiters.js";
+import { FollowerLag, type FollowerLagReport } from "./follower-lag.js";
 import { LeaderChangeEvents, type LeaderChange } from "./leader-events.js";
 import { LostFollowerHandOff, mostCaughtUpVoter } from "./leadership-transfer.js";
 import { notLeader } from "./not-leader.js";
@@ -88,6 +89,9 @@ export class PartitionReplica {
   private readonly fetchWaiters = new HighWatermarkWaiters();
   private readonly leaderEvents: LeaderChangeEvents;
   private readonly lostFollowers: LostFollowerHandOff;
+  /** Leader only: follower lag and the in-sync replicas, sampled every `electionTick` ticks. */
+  private readonly followerLag: FollowerLag;
+  private ticksSinceLagSample = 0;
 
   private failure: Error | undefined;
   private closed = false;
@@ -122,6 +126,7 @@ export class PartitionReplica {
     this.reads = new ReadIndexWaiters(o.brokerId, this.group);
     this.leaderEvents = new LeaderChangeEvents({ group: this.group, topic: o.topic, partition: o.partition }, this.logger);
     const electionTick = o.electionTick ?? 10;
+    this.followerLag = new FollowerLag(o.brokerId, o.replicaLagMaxMs ?? 10_000);
     this.lostFollowers = new LostFollowerHandOff(o.brokerId, electionTick * (o.tickMs ?? 100), this.logger);
     this.node = new RawNode(
       {
@@ -156,7 +161,11 @@ export class PartitionReplica {
         },
         onSoftState: (role, leader) => this.onSoftState(role, leader),
         onCommitted: (entries) => this.apply(entries),
-        afterApply: (readStates) => this.reads.answer(readStates, this.applied),
+        afterApply: (readStates) => {
+          this.reads.answer(readStates, this.applied);
+          // After every Ready, not only one that applied entries: a heartbeat can complete recovery.
+          if (this.recovering?.isCaughtUp(this.applied, this.term)) this.finishRecovery();
+        },
         onPersisted: () => this.acks.resolveDurable(this.node.log.persisted, this.termAt, this.leader),
       },
       init.hardState,
@@ -213,12 +222,18 @@ export class PartitionReplica {
 
   private step(m: Message): void {
     if (this.closed || this.failure) return;
-    if (this.recovering && !this.recovering.admits(m)) return;
+    if (this.recovering && !this.recovering.admits(m, this.node.log.lastIndex())) return;
+    if (this.role === "leader") this.followerLag.heard(m.from);
     if (m.type === MessageType.AppResp && m.reject && this.role === "leader") {
       const target = this.lostFollowers.check(m, this.node.status());
       if (target !== 0) this.node.transferLeader(target);
     }
     this.node.step(m);
+    if (this.recovering) {
+      const lastIndex = this.node.log.lastIndex();
+      const lost = this.recovering.lostEntriesReply(m, this.id, lastIndex, this.node.log.term(lastIndex) ?? 0);
+      if (lost) this.o.router.send(lost);
+    }
     this.driver.scheduleDrain();
   }
 
@@ -227,6 +242,10 @@ export class PartitionReplica {
     // A recovering replica must not campaign; as a follower a tick does nothing else.
     if (this.recovering && this.role !== "leader") return;
     this.node.tick();
+    if (this.role === "leader" && ++this.ticksSinceLagSample >= (this.o.electionTick ?? 10)) {
+      this.ticksSinceLagSample = 0;
+      this.followerLag.sample(Date.now(), this.node.status());
+    }
     this.driver.scheduleDrain();
   }
 
@@ -312,7 +331,9 @@ export class PartitionReplica {
         throw new Error(`the partition tail ends at ${this.tail.lastIndex} but the Raft log at ${this.node.log.lastIndex()}`);
       }
       this.nextOffset = this.tail.endOffset;
-      this.leaderTerm = this.node.status().hardState.term;
+      const status = this.node.status();
+      this.leaderTerm = status.hardState.term;
+      this.followerLag.reset(Date.now(), status);
       this.term = this.leaderTerm;
       this.logger.info({ term: this.leaderTerm, nextOffset: this.nextOffset }, "became leader");
     } else if (wasLeader && role !== "leader") {
@@ -349,7 +370,6 @@ export class PartitionReplica {
     }
     this.tail.trim(Math.min(this.applied, this.node.log.persisted));
     if (confChanged || this.applied - this.lastCheckpointApplied >= this.checkpointEvery) void this.writeCheckpoint();
-    if (this.recovering?.isCaughtUp(this.applied, this.term)) this.finishRecovery();
   }
 
   /** A suffix from `from` on is being replaced: waiters for those entries were never acknowledged. */
@@ -573,6 +593,9 @@ export class PartitionReplica {
     recovering: boolean;
     voters: number[];
     learners: number[];
+    /** Leader only: the replicas in sync with it (itself first), and each follower's lag. */
+    isr?: number[];
+    followers?: FollowerLagReport[];
   } {
     const s = this.node.status();
     return {
@@ -590,6 +613,7 @@ export class PartitionReplica {
       recovering: this.recovering !== undefined,
       voters: s.confState.voters,
       learners: s.confState.learners,
+      ...(this.role === "leader" && { isr: this.followerLag.inSync(Date.now()), followers: this.followerLag.report(Date.now()) }),
     };
   }
 

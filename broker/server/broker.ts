@@ -97,7 +97,7 @@ export class Broker {
     this.metrics = new BrokerMetrics(this.id, {
       replicas: () => (this.replicas?.all() ?? []).map((l) => {
         const s = l.replica.status();
-        return { topic: l.topic, partition: l.partition, term: s.term, commit: s.commit, applied: s.applied, isLeader: s.role === "leader" };
+        return { topic: l.topic, partition: l.partition, term: s.term, commit: s.commit, applied: s.applied, isLeader: s.role === "leader", replicas: s.voters.length + s.learners.length, isr: s.isr, followers: s.followers };
       }),
       metadataAppliedIndex: () => this.metadataAppliedIndex,
       transport: () => this.transport?.stats() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, decodeFailures: 0 },
@@ -176,6 +176,7 @@ export class Broker {
       tickMs: o.tickMs,
       heartbeatTicks: o.heartbeatTicks,
       electionTicks: o.electionTicks,
+      replicaLagMaxMs: o.replicaLagMaxMs,
       committer: this.committer,
       store: this.store,
       router,

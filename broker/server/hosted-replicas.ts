@@ -40,6 +40,7 @@ export interface HostedReplicasOptions {
   tickMs: number;
   heartbeatTicks: number;
   electionTicks: number;
+  replicaLagMaxMs: number;
   committer: GroupCommitter;
   store: StateStore;
   router: RaftRouter;
@@ -83,7 +84,7 @@ export class HostedReplicas {
     for (const l of this.partitions.values()) {
       if (!l.replica.isLeader) continue;
       const s = l.replica.status();
-      led.push([l.topic, l.partition, s.term, String(s.highWatermark), String(s.logStartOffset)]);
+      led.push([l.topic, l.partition, s.term, String(s.highWatermark), String(s.logStartOffset), s.isr ?? [this.options.brokerId]]);
     }
     return led;
   }
@@ -104,6 +105,7 @@ export class HostedReplicas {
       tickMs: o.tickMs,
       heartbeatTick: o.heartbeatTicks,
       electionTick: o.electionTicks,
+      replicaLagMaxMs: o.replicaLagMaxMs,
       ticker: (tick) => o.ticker.add(tick),
     });
   }
