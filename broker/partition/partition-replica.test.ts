@@ -474,6 +474,23 @@ test("partition - a replica whose log was lost does not vote until it has caught
   assert.equal(records(await fetchAll(back)).length, 12);
 });
 
+test("partition - a replica whose log was lost recovers while the partition is idle: no write needed", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 3; i++) await leader.produce({ batch: batch(`x${i}`), batchId: randomBytes(16), acks: "all" });
+  await c.converge(9n);
+  const victim = c.live().find((r) => !r.isLeader)!;
+  await c.kill(victim.id);
+  rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
+  const back = await c.start(victim.id);
+  assert.equal(back.isRecovering, true);
+  // Nothing is produced: the leader's heartbeats alone must expose the loss and bring it back.
+  await waitFor("recovery to finish", () => !back.isRecovering);
+  await c.converge(9n);
+  assert.deepEqual(Buffer.from(await fetchAll(back)), Buffer.from(await fetchAll(await c.leader())));
+});
+
 test("partition - with its leader down, a healthy replica cannot win with the vote of one that lost its log", async (t) => {
   const c = new Cluster(t);
   await c.startAll();
