@@ -4,12 +4,13 @@
  * retriable errors (no controller leader yet, timeouts, no broker answering yet).
  */
 import { FlotillaError } from "../protocol/errors.js";
-import type { PartitionMetadata, RequestMap, RequestType, ResponseMap } from "../protocol/requests.js";
+import type { LeaderMove, PartitionMetadata, PartitionReplicas, RequestMap, RequestType, ResponseMap } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
 import type { ClientContext } from "./context.js";
 import { retry } from "./retry.js";
 import { Rpc } from "./rpc.js";
-import type { ClusterDescription, CreateTopicOptions, PartitionDescription, TopicDescription } from "./types.js";
+import { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type PlannedReplicas, type ReassignmentPlan } from "./reassignment-plan.js";
+import type { ClusterDescription, CreateTopicOptions, PartitionDescription, ReassignmentStatus, TopicDescription } from "./types.js";
 
 function partitionOut(p: PartitionMetadata): PartitionDescription {
   return {
@@ -20,6 +21,10 @@ function partitionOut(p: PartitionMetadata): PartitionDescription {
     ...(p.highWatermark !== undefined && { highWatermark: p.highWatermark }),
     ...(p.logStartOffset !== undefined && { logStartOffset: p.logStartOffset }),
   };
+}
+
+function wirePlan(partitions: readonly PlannedReplicas[]): PartitionReplicas[] {
+  return partitions.map((p) => ({ topic: p.topic, partition: p.partition, replicas: [...p.replicas] }));
 }
 
 function checkTopic(topic: unknown): asserts topic is string {
@@ -90,6 +95,75 @@ export class Admin {
       partitions: d.partitions,
       underReplicated: d.underReplicated,
     };
+  }
+
+  /**
+   * Spreads the topics' replicas evenly over `brokers`, moving as few as possible. Returns the plan
+   * only; `reassignPartitions` executes it.
+   */
+  async generateReassignment(o: { topics: string[]; brokers: number[] }): Promise<ReassignmentPlan> {
+    for (const t of o?.topics ?? []) checkTopic(t);
+    const { partitions } = await this.call("generateReassignment", { topics: o.topics, brokers: o.brokers });
+    return { version: REASSIGNMENT_PLAN_VERSION, partitions };
+  }
+
+  /**
+   * Starts moving each partition of the plan to its replicas (partitions already there, or on their
+   * way, are left alone; executing a plan twice is harmless). Resolves once the moves are recorded;
+   * `reassignmentStatus` follows them. `throttleMbps` caps the megabytes (10^6 bytes) per second each
+   * broker sends to replicas catching up.
+   */
+  async reassignPartitions(plan: ReassignmentPlan, options: { throttleMbps?: number } = {}): Promise<void> {
+    const { partitions } = parseReassignmentPlan(plan);
+    const mbps = options.throttleMbps;
+    if (mbps !== undefined && !(Number.isFinite(mbps) && mbps > 0)) throw new FlotillaError("INVALID_REQUEST", `throttleMbps ${String(mbps)} must be a number > 0`);
+    await this.call("reassignPartitions", { partitions: wirePlan(partitions), ...(mbps !== undefined && { throttleBytesPerSec: Math.max(1, Math.round(mbps * 1e6)) }) });
+  }
+
+  /** Where each partition of the plan stands; `complete` only when every one has its planned replicas. */
+  async reassignmentStatus(plan: ReassignmentPlan): Promise<ReassignmentStatus> {
+    const { partitions } = await this.call("reassignmentStatus", { partitions: wirePlan(parseReassignmentPlan(plan).partitions) });
+    return { complete: partitions.every((p) => p.status === "complete"), partitions };
+  }
+
+  /** Cancels the reassignments in progress of the plan's partitions (or of the given ones): each goes back to its replicas. */
+  async cancelReassignment(partitions: ReassignmentPlan | ReadonlyArray<{ topic: string; partition: number }>): Promise<void> {
+    const list = "version" in partitions ? parseReassignmentPlan(partitions).partitions : partitions;
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of list) {
+      checkTopic(topic);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+    }
+    await this.call("cancelReassignment", { partitions: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })) });
+  }
+
+  /**
+   * Makes `to` lead the partition (and its preferred leader, so leadership stays there). Resolves
+   * once `to` leads it, or throws TIMEOUT if it does not within `timeoutMs` (default 15 s).
+   */
+  async transferLeader(o: { topic: string; partition: number; to: number }, timeoutMs = 15_000): Promise<void> {
+    checkTopic(o?.topic);
+    await this.call("transferLeader", { topic: o.topic, partition: o.partition, to: o.to });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = (await this.describeTopic(o.topic)).partitions.find((x) => x.partition === o.partition);
+      if (p?.leader === o.to) return;
+      if (Date.now() >= deadline) throw new FlotillaError("TIMEOUT", `${o.topic}-${o.partition} is still led by ${p?.leader ?? "nobody"}, not ${o.to}`);
+      await this.ctx.env.sleep(200);
+    }
+  }
+
+  /** Moves every partition's leadership to its preferred replica (where that one is live and caught up); returns the moves asked for. */
+  async rebalanceLeaders(): Promise<LeaderMove[]> {
+    return (await this.call("rebalanceLeaders", {})).moves;
+  }
+
+  /**
+   * Decommissions a broker: the first call starts moving every replica off it; once it hosts
+   * nothing, a call fences it for good (until it registers again). Returns the moves under way.
+   */
+  async decommissionBroker(brokerId: number): Promise<{ partitions: PlannedReplicas[]; fenced: boolean }> {
+    return this.call("decommissionBroker", { brokerId });
   }
 
   private call<K extends RequestType>(type: K, request: RequestMap[K], onRetry?: (e: FlotillaError) => void): Promise<ResponseMap[K]> {

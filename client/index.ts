@@ -4,6 +4,7 @@
  */
 export { Flotilla, DEFAULT_SERVERS, DEFAULT_CLUSTER, type FlotillaConfig } from "./flotilla.js";
 export { Admin } from "./admin.js";
+export { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type ReassignmentPlan, type PlannedReplicas } from "./reassignment-plan.js";
 export { Producer, PRODUCER_DEFAULTS, type ResolvedProducerConfig } from "./producer.js";
 export { FETCH_DEFAULTS } from "./fetch.js";
 export { FlotillaError, FlotillaConnectionError, isRetriable, ErrorCode, type ErrorCodeName } from "./errors.js";
@@ -26,4 +27,7 @@ export type {
   TopicDescription,
   ClusterDescription,
   CreateTopicOptions,
+  ReassignmentStatus,
+  LeaderMove,
+  PartitionReassignment,
 } from "./types.js";

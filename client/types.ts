@@ -2,7 +2,8 @@
 import type { Acks } from "../protocol/requests.js";
 import type { RetryOptions } from "./retry.js";
 
-export type { Acks } from "../protocol/requests.js";
+export type { Acks, LeaderMove, PartitionReassignment } from "../protocol/requests.js";
+import type { PartitionReassignment } from "../protocol/requests.js";
 
 /** Keys, values and header values come in as Buffers or strings (UTF-8) and go out as Buffers. */
 export type Bytes = Buffer | Uint8Array | string;
@@ -113,4 +114,10 @@ export interface CreateTopicOptions {
   partitions: number;
   replicationFactor: number;
   configs?: Record<string, string>;
+}
+
+export interface ReassignmentStatus {
+  /** Every partition of the plan has its planned replicas. */
+  complete: boolean;
+  partitions: PartitionReassignment[];
 }

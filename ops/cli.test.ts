@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { Readable } from "node:stream";
 import { FlotillaError } from "../protocol/errors.js";
 import { FakeCluster } from "../client/test-support.js";
@@ -59,7 +60,18 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   const planned = await cli(["group", "list"]);
   assert.equal(planned.code, 2);
   assert.match(planned.err, /not available yet/);
-  for (const c of [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]]) {
+  const both = await cli(["reassign", "cancel", "--plan", "p.json", "--topic", "t"]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /give --plan FILE, or --topic T with --partition P/);
+  const missingPlan = await cli(["reassign", "verify", "--plan", "/nonexistent/plan.json"]);
+  assert.equal(missingPlan.code, 1);
+  assert.match(missingPlan.err, /cannot read the plan \/nonexistent\/plan.json.*reassign generate/);
+  // `broker` runs a broker; `broker decommission` is an operation on one.
+  assert.equal((parseCommand(["broker", "decommission", "--id", "4"]) as { name: string }).name, "broker decommission");
+  assert.equal((parseCommand(["broker", "--id", "1", "--dir", "d", "--controllers", "1"]) as { name: string }).name, "broker");
+  const commands = [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]];
+  commands.push(["reassign", "generate"], ["reassign", "execute"], ["reassign", "verify"], ["reassign", "cancel"], ["leader", "transfer"], ["leader", "rebalance"], ["broker", "decommission"]);
+  for (const c of commands) {
     const x = await cli([...c, "--help"]);
     assert.equal(x.code, 0, c.join(" "));
     assert.match(x.out, /^usage: flotilla /);
@@ -126,4 +138,48 @@ test("cli - consume --group says groups are not available yet; unknown topics sa
   assert.match(u.err, /UNKNOWN_TOPIC/);
   assert.match(u.err, /topic create/);
   assert.match(describeError(new FlotillaError("INVALID_REPLICATION_FACTOR"), "topic create"), /live brokers/);
+});
+
+test("cli - dev --embedded runs every broker in this process, shows their metrics and the demo round trip, and stops on interrupt", async () => {
+  let out = "";
+  let err = "";
+  let printed!: () => void;
+  const shown = new Promise<void>((resolve) => (printed = resolve));
+  let metrics = "";
+  const code = await runCli(["dev", "--embedded", "--brokers", "1", "--cluster", "embeddedcli", "--json"], {
+    stdout: { write: (s: string) => ((out += s), printed()) },
+    stderr: { write: (s: string) => (err += s) },
+    stdin: Readable.from([""]),
+    // "Ctrl-C" once the cluster is shown, after reading one broker's metrics while it runs.
+    interrupted: async () => {
+      await shown;
+      metrics = await (await fetch((JSON.parse(out) as { brokers: Array<{ metrics: string }> }).brokers[0]!.metrics)).text();
+    },
+  });
+  assert.equal(code, 0, err);
+  const info = JSON.parse(out) as {
+    embedded: boolean;
+    cluster: string;
+    dir: string;
+    controllerLeader: number;
+    brokers: Array<{ id: number; metricsPort: number }>;
+    demo: { replicationFactor: number; produced: Array<{ value: string; partition: number; offset: string }>; consumed: Array<{ partition: number; records: Array<{ offset: string; value: string }> }> };
+  };
+  assert.equal(info.embedded, true);
+  assert.equal(info.cluster, "embeddedcli");
+  assert.equal(info.controllerLeader, 1);
+  assert.deepEqual(info.brokers.map((b) => [b.id, b.metricsPort > 0]), [[1, true]]);
+  assert.match(metrics, /^flotilla_/m);
+  assert.equal(info.demo.replicationFactor, 1);
+  const consumed = info.demo.consumed.flatMap((c) => c.records.map((r) => [c.partition, r.offset, r.value]));
+  assert.deepEqual(consumed.sort(), info.demo.produced.map((p) => [p.partition, p.offset, p.value]).sort());
+  assert.equal(consumed.length, 5);
+  assert.match(err, /stopping the brokers/);
+  assert.equal(existsSync(info.dir), false, "the temporary directory is removed");
+});
+
+test("cli - dev --embedded refuses --nats: there is no NATS in embedded mode", async () => {
+  const r = await cli(["dev", "--embedded", "--nats", "nats://127.0.0.1:4222"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /leave out --nats/);
 });

@@ -24,6 +24,7 @@ import {
   type TopicDescription,
 } from "../client/index.js";
 import { formatFlags, parseArgs, type FlagSpec, type FlagValue } from "./cli-args.js";
+import * as ops from "./cli-operations.js";
 
 export interface CliIo {
   stdout: { write(s: string): unknown };
@@ -157,17 +158,19 @@ const TOPIC_HINT = "list topics with `flotilla topic list`, create one with `flo
 
 const commands: Record<string, Command> = {
   dev: {
-    usage: "flotilla dev [--brokers 3] [--dir DIR] [--nats URL] [--cluster NAME] [--json]",
-    summary: "run a local cluster: nats-server and N broker processes, until Ctrl-C",
+    usage: "flotilla dev [--brokers 3] [--dir DIR] [--nats URL] [--cluster NAME] [--embedded] [--json]",
+    summary: "run a local cluster: nats-server and N broker processes (or N brokers in this process), until Ctrl-C",
     details:
       "Starts nats-server on a free loopback port (installing Debian's nats-server package when it is missing) unless --nats is given,\n" +
       "then N `flotilla broker` processes (controllers 1..min(N,3)), waits until a controller is elected and every broker is registered,\n" +
       "and prints the NATS URL and each broker's metrics URL. Ctrl-C (or SIGTERM) stops everything it started. Broker logs go to DIR/broker-N.log.\n" +
-      "Without --dir the data lives in a temporary directory that is removed on stop.",
+      "Without --dir the data lives in a temporary directory that is removed on stop.\n" +
+      "--embedded: every broker runs in this process over the in-process transport, no NATS at all. Nothing outside the process can\n" +
+      "reach such a cluster, so it runs the demo round trip itself and shows it, with each broker's metrics URL. Logs go to DIR/brokers.log.",
     flags: {
       brokers: { kind: "int", value: "N", min: 1, help: "broker processes to run (default 3)" },
       dir: { kind: "string", value: "DIR", help: "data and log directory (default: a temporary one, removed on stop)" },
-      embedded: { kind: "bool", help: "every broker in this process over the in-process transport (not available yet)" },
+      embedded: { kind: "bool", help: "every broker in this process over the in-process transport, no NATS (runs the demo itself)" },
       ...CLUSTER_FLAGS,
     },
     positionals: [],
@@ -307,6 +310,107 @@ const commands: Record<string, Command> = {
     },
     run: runConsume,
   },
+  "reassign generate": {
+    usage: "flotilla reassign generate --topics T1,T2 --brokers 2,3,4",
+    summary: "print a plan (JSON) that spreads the topics' replicas evenly over the brokers, moving as few as possible",
+    flags: {
+      topics: { kind: "string", value: "T1,T2", help: "topics to move, separated by commas", required: true },
+      brokers: { kind: "ids", value: "2,3,4", help: "brokers to place them on", required: true },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: [],
+    async run(ctx) {
+      const topics = str(ctx, "topics")!.split(",").map((t) => t.trim()).filter((t) => t.length > 0);
+      await withAdmin(ctx, (a) => ops.generatePlan(a, operationsIo(ctx), topics, ctx.flags.get("brokers") as number[]));
+      return EXIT_OK;
+    },
+  },
+  "reassign execute": {
+    usage: "flotilla reassign execute --plan FILE [--throttle MBPS] [--no-wait]",
+    summary: "move partitions to the plan's replicas, showing progress until done",
+    details:
+      "New replicas join as learners and catch up (at most --throttle megabytes per second from each broker), then the voters switch by joint\n" +
+      "consensus, leadership leaves replicas that go, and the old replicas delete their data. Producers and consumers keep running.\n" +
+      "Ctrl-C stops waiting, not the reassignment. Executing a plan again is harmless.",
+    flags: {
+      plan: { kind: "string", value: "FILE", help: "the plan (from reassign generate --json)", required: true },
+      throttle: { kind: "int", value: "MBPS", min: 1, help: "cap on the megabytes per second each broker sends to catching-up replicas" },
+      "no-wait": { kind: "bool", help: "start the moves and exit (follow them with reassign verify)" },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: [],
+    async run(ctx) {
+      const plan = await ops.readPlan(str(ctx, "plan")!);
+      const throttleMbps = int(ctx, "throttle");
+      return withAdmin(ctx, (a) => ops.executePlan(a, operationsIo(ctx), plan, { ...(throttleMbps !== undefined && { throttleMbps }), noWait: ctx.flags.get("no-wait") === true }));
+    },
+  },
+  "reassign verify": {
+    usage: "flotilla reassign verify --plan FILE",
+    summary: "where each partition of the plan stands; exits 0 only when the plan is complete",
+    flags: { plan: { kind: "string", value: "FILE", help: "the plan", required: true }, ...CLUSTER_FLAGS },
+    positionals: [],
+    async run(ctx) {
+      const plan = await ops.readPlan(str(ctx, "plan")!);
+      return withAdmin(ctx, (a) => ops.verifyPlan(a, operationsIo(ctx), plan));
+    },
+  },
+  "reassign cancel": {
+    usage: "flotilla reassign cancel --plan FILE | --topic T --partition P",
+    summary: "cancel reassignments in progress: each partition goes back to its replicas",
+    flags: {
+      plan: { kind: "string", value: "FILE", help: "cancel the plan's partitions that are moving" },
+      topic: { kind: "string", value: "T", help: "one partition's topic (with --partition)" },
+      partition: { kind: "int", value: "P", help: "one partition (with --topic)" },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: [],
+    check: (f) => (f.has("plan") === (f.has("topic") || f.has("partition")) || f.has("topic") !== f.has("partition") ? ["give --plan FILE, or --topic T with --partition P"] : []),
+    async run(ctx) {
+      const file = str(ctx, "plan");
+      const partitions = file !== undefined ? await ops.readPlan(file) : [{ topic: str(ctx, "topic")!, partition: int(ctx, "partition")! }];
+      await withAdmin(ctx, (a) => ops.cancelPlan(a, operationsIo(ctx), partitions));
+      return EXIT_OK;
+    },
+  },
+  "leader transfer": {
+    usage: "flotilla leader transfer --topic T --partition P --to BROKER",
+    summary: "move one partition's leadership (it also becomes the preferred leader)",
+    flags: {
+      topic: { kind: "string", value: "T", help: "the topic", required: true },
+      partition: { kind: "int", value: "P", help: "the partition", required: true },
+      to: { kind: "int", value: "BROKER", min: 1, help: "the replica to lead it", required: true },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: [],
+    async run(ctx) {
+      await withAdmin(ctx, (a) => ops.transferLeader(a, operationsIo(ctx), str(ctx, "topic")!, int(ctx, "partition")!, int(ctx, "to")!));
+      return EXIT_OK;
+    },
+  },
+  "leader rebalance": {
+    usage: "flotilla leader rebalance",
+    summary: "move every partition's leadership to its preferred replica",
+    flags: CLUSTER_FLAGS,
+    positionals: [],
+    async run(ctx) {
+      await withAdmin(ctx, (a) => ops.rebalanceLeaders(a, operationsIo(ctx)));
+      return EXIT_OK;
+    },
+  },
+  "broker decommission": {
+    usage: "flotilla broker decommission --id N [--no-wait]",
+    summary: "move every replica off a broker, then fence it for good (it can then be stopped and removed)",
+    flags: {
+      id: { kind: "int", value: "N", min: 1, help: "the broker to decommission", required: true },
+      "no-wait": { kind: "bool", help: "start the moves and exit (run again to fence it once they are done)" },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: [],
+    async run(ctx) {
+      return withAdmin(ctx, (a) => ops.decommissionBroker(a, operationsIo(ctx), int(ctx, "id")!, ctx.flags.get("no-wait") === true));
+    },
+  },
   sim: {
     usage: "flotilla sim [simulator options]",
     summary: "the deterministic cluster simulator (same as npm run sim)",
@@ -325,12 +429,15 @@ const commands: Record<string, Command> = {
   },
 };
 
-const GROUPS: Record<string, string> = { topic: "create|list|describe|delete", cluster: "describe" };
+const GROUPS: Record<string, string> = {
+  topic: "create|list|describe|delete",
+  cluster: "describe",
+  reassign: "generate|execute|verify|cancel",
+  leader: "transfer|rebalance",
+};
 
 /** Commands CONTRACTS.md lists that this version does not have yet. */
 const PLANNED: Record<string, string> = {
-  reassign: "partition reassignment comes in a later version",
-  leader: "leader transfer and rebalance come in a later version",
   group: "consumer groups come in a later version",
 };
 
@@ -355,7 +462,11 @@ export function parseCommand(argv: readonly string[]): { name: string; command: 
   if (first === undefined || first === "--help" || first === "help" || first === "-h") return { help: topHelp() };
   let name = first;
   let args = argv.slice(1);
-  if (GROUPS[first]) {
+  // `broker` runs a broker; `broker decommission` is an operation on one.
+  if (!GROUPS[first] && second !== undefined && commands[`${first} ${second}`]) {
+    name = `${first} ${second}`;
+    args = argv.slice(2);
+  } else if (GROUPS[first]) {
     if (second === undefined || second === "--help") {
       const subs = Object.entries(commands).filter(([n]) => n.startsWith(`${first} `));
       return { help: `usage: flotilla ${first} ${GROUPS[first]} …\n\n${subs.map(([n, c]) => `  ${n.padEnd(18)} ${c.summary}`).join("\n")}\n` };
@@ -428,6 +539,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(`flotilla ${parsed.name}: ${describeError(e, parsed.name, parsed.positionals)}\n`);
     return EXIT_FAILED;
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// reassign, leader, broker decommission (ops/cli-operations.ts)
+
+function operationsIo(ctx: Ctx): ops.OperationsIo {
+  const stderr = ctx.io.stderr as { write(s: string): unknown; isTTY?: boolean };
+  let stop = false;
+  void ctx.io.interrupted?.().then(() => (stop = true));
+  let shown = false;
+  return {
+    print: (json, text) => {
+      if (shown) stderr.write("\n");
+      shown = false;
+      print(ctx, json, text);
+    },
+    progress: (line) => {
+      if (!stderr.isTTY) return;
+      stderr.write(`\r\x1b[2K${line}`);
+      shown = true;
+    },
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    interrupted: () => stop,
+  };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -553,14 +688,11 @@ function processInterrupted(): Promise<void> {
   });
 }
 
-async function runDev(ctx: Ctx): Promise<number> {
-  if (ctx.flags.get("embedded") === true) {
-    throw new UsageError(["--embedded is not available yet (the broker has no in-process mode); run `flotilla dev` without it (it starts nats-server for you)"], "dev");
-  }
-  const { DevCluster } = await import("./dev.js");
-  const n = int(ctx, "brokers") ?? 3;
-  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
-  const cluster = await DevCluster.start({ brokers: n, dir: str(ctx, "dir"), nats: str(ctx, "nats"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER, say });
+/**
+ * Runs a local cluster until Ctrl-C / SIGTERM, which stop it; a second signal calls `kill` and
+ * exits at once. `stop` runs however `body` ends.
+ */
+async function untilInterrupted(ctx: Ctx, say: (line: string) => void, cluster: { stop(): Promise<void>; kill(): void }, body: (interrupted: Promise<void>) => Promise<void>): Promise<number> {
   let signals = 0;
   const onSignal = (): void => {
     if (++signals > 1) {
@@ -571,8 +703,23 @@ async function runDev(ctx: Ctx): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  const interrupted = (ctx.io.interrupted ?? processInterrupted)();
   try {
+    await body((ctx.io.interrupted ?? processInterrupted)());
+    return EXIT_OK;
+  } finally {
+    await cluster.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+async function runDev(ctx: Ctx): Promise<number> {
+  if (ctx.flags.get("embedded") === true) return runEmbeddedDev(ctx);
+  const { DevCluster } = await import("./dev.js");
+  const n = int(ctx, "brokers") ?? 3;
+  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
+  const cluster = await DevCluster.start({ brokers: n, dir: str(ctx, "dir"), nats: str(ctx, "nats"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER, say });
+  return untilInterrupted(ctx, say, cluster, async (interrupted) => {
     say(`flotilla dev: ${n} broker${n === 1 ? "" : "s"} starting on ${cluster.natsUrl} (cluster "${cluster.cluster}"), data in ${cluster.dir}`);
     const ready = await Promise.race([cluster.waitReady(), interrupted.then(() => undefined)]);
     if (ready) {
@@ -597,12 +744,38 @@ async function runDev(ctx: Ctx): Promise<number> {
       await interrupted;
     }
     say("flotilla dev: stopping brokers and nats-server…");
-    return EXIT_OK;
-  } finally {
-    await cluster.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
+}
+
+async function runEmbeddedDev(ctx: Ctx): Promise<number> {
+  if (ctx.flags.has("nats")) throw new UsageError(["--embedded runs every broker in this process without NATS; leave out --nats (or leave out --embedded to use that NATS server)"], "dev");
+  const [{ startEmbeddedDev }, { runDemo, demoLines }] = await Promise.all([import("./dev-embedded.js"), import("./demo.js")]);
+  const n = int(ctx, "brokers") ?? 3;
+  const say = (line: string): void => void ctx.io.stderr.write(`${line}\n`);
+  say(`flotilla dev --embedded: starting ${n} broker${n === 1 ? "" : "s"} in this process (no NATS)…`);
+  const dev = await startEmbeddedDev({ brokers: n, dir: str(ctx, "dir"), cluster: str(ctx, "cluster") ?? DEFAULT_CLUSTER });
+  // Nothing to kill on a second signal: everything is in this process, which exits.
+  return untilInterrupted(ctx, say, { stop: () => dev.stop(), kill: () => undefined }, async (interrupted) => {
+    const demo = await runDemo(dev.cluster.flotilla({ clientId: "flotilla-demo" }));
+    const { cluster, dir } = dev.cluster;
+    print(
+      ctx,
+      { embedded: true, cluster, dir, log: dev.log, controllerLeader: dev.controllerLeader, brokers: dev.brokers.map((b) => ({ id: b.id, metricsPort: b.metricsPort, metrics: b.metricsUrl })), demo },
+      [
+        `embedded cluster "${cluster}": ${n} broker${n === 1 ? "" : "s"} in this process, controller leader: broker ${dev.controllerLeader}, data in ${dir}, logs in ${dev.log}`,
+        ...dev.brokers.map((b) => `broker ${b.id}: metrics ${b.metricsUrl}`),
+        "",
+        "The cluster is reachable only from inside this process (there is no NATS server for other programs to connect to),",
+        "so here is the demo round trip, run in this process:",
+        ...demoLines(demo),
+        "",
+        "Applications' tests can run the same cluster: import { startEmbeddedCluster } from \"flotilla/testing\".",
+        "Ctrl-C stops everything.",
+      ].join("\n"),
+    );
+    await interrupted;
+    say("flotilla dev --embedded: stopping the brokers…");
+  });
 }
 
 async function runBroker(ctx: Ctx): Promise<number> {

@@ -51,6 +51,11 @@ const produce: ProduceRequest = { topic: "orders", partition: 3, acks: "all", ti
 const fetch: FetchRequest = { topic: "orders", partition: 3, offset: 2n ** 40n, maxBytes: 1 << 20, minBytes: 1, maxWaitMs: 500, consistency: "linearizable" };
 
 /** For every message type: requests and responses covering each optional field present and absent, and an error. */
+const plan = [
+  { topic: "orders", partition: 0, replicas: [2, 3, 4] },
+  { topic: "audit.eu", partition: 7, replicas: [4] },
+];
+
 const SAMPLES: { [K in RequestType]: { requests: RequestMap[K][]; responses: ResponseOf<K>[] } } = {
   produce: {
     requests: [produce, { topic: "t", partition: 0, acks: "none", timeoutMs: 0, batchId: UUID, batch: BATCH }, { ...produce, acks: "leader" }],
@@ -154,6 +159,37 @@ const SAMPLES: { [K in RequestType]: { requests: RequestMap[K][]; responses: Res
     ],
     responses: [{ offsets: [{ topic: "orders", partition: 0, offset: 0n }] }, { error: wireError("REBALANCE_IN_PROGRESS") }],
   },
+  reassignPartitions: {
+    requests: [{ partitions: plan }, { partitions: [], throttleBytesPerSec: 10_000_000 }],
+    responses: [{}, { error: wireError("INVALID_REPLICATION_FACTOR") }],
+  },
+  reassignmentStatus: {
+    requests: [{ partitions: plan }],
+    responses: [
+      {
+        partitions: [
+          { topic: "orders", partition: 0, status: "complete", replicas: [2, 3, 4] },
+          { topic: "orders", partition: 1, status: "inProgress", replicas: [1, 2, 3], target: [4, 3, 2], step: "caughtUp" },
+          { topic: "orders", partition: 2, status: "notStarted", replicas: [1, 2, 3] },
+        ],
+      },
+      { error: wireError("UNKNOWN_TOPIC") },
+    ],
+  },
+  cancelReassignment: { requests: [{ partitions: assignment }, { partitions: [] }], responses: [{}, { error: wireError("INVALID_REQUEST") }] },
+  generateReassignment: {
+    requests: [{ topics: ["orders", "audit.eu"], brokers: [2, 3, 4] }],
+    responses: [{ partitions: plan }, { partitions: [] }, { error: wireError("UNKNOWN_TOPIC") }],
+  },
+  transferLeader: { requests: [{ topic: "orders", partition: 3, to: 2 }], responses: [{}, { error: wireError("INVALID_REQUEST") }] },
+  rebalanceLeaders: {
+    requests: [{}],
+    responses: [{ moves: [{ topic: "orders", partition: 0, from: 2, to: 1 }, { topic: "orders", partition: 1, to: 3 }] }, { moves: [] }, { error: wireError("TIMEOUT") }],
+  },
+  decommissionBroker: {
+    requests: [{ brokerId: 4 }],
+    responses: [{ partitions: plan, fenced: false }, { partitions: [], fenced: true }, { error: wireError("INVALID_REQUEST") }],
+  },
 };
 
 /** Every request and response sample of every type, as [type, bytes]. */
@@ -235,6 +271,13 @@ test("requests - message type ids are unique and stable", () => {
     listGroups: 25,
     describeGroup: 26,
     resetOffsets: 27,
+    reassignPartitions: 40,
+    reassignmentStatus: 41,
+    cancelReassignment: 42,
+    generateReassignment: 43,
+    transferLeader: 44,
+    rebalanceLeaders: 45,
+    decommissionBroker: 46,
   });
 });
 

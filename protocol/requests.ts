@@ -314,6 +314,92 @@ export interface ResetOffsetsRequest {
   offset?: bigint;
 }
 
+/** One partition's replica set, preferred leader first: an entry of a reassignment plan (Kafka's JSON). */
+export interface PartitionReplicas {
+  topic: string;
+  partition: number;
+  replicas: number[];
+}
+
+export interface ReassignPartitionsRequest {
+  /** Where each partition should go; partitions already there (or on their way) are left alone. */
+  partitions: PartitionReplicas[];
+  /** Cap on the bytes per second each broker sends to replicas catching up; absent: no cap. */
+  throttleBytesPerSec?: number;
+}
+
+export interface PartitionsReplicasRequest {
+  partitions: PartitionReplicas[];
+}
+
+export interface PartitionsRequest {
+  partitions: TopicPartitions[];
+}
+
+/** Steps of a reassignment in progress, in order (the partition's leader reports them). */
+export const REASSIGNMENT_STEPS = ["started", "learnersAdded", "caughtUp", "votersSwitched"] as const;
+export type ReassignmentStep = (typeof REASSIGNMENT_STEPS)[number];
+
+/**
+ * Where a partition stands against a plan: `complete` (it has the plan's replicas), `inProgress`
+ * (moving to them: `target`, `step`), or `notStarted` (elsewhere: never executed, cancelled, or
+ * moving somewhere else — then `target` says where).
+ */
+export interface PartitionReassignment {
+  topic: string;
+  partition: number;
+  status: "complete" | "inProgress" | "notStarted";
+  /** The settled replica set now. */
+  replicas: number[];
+  target?: number[];
+  step?: ReassignmentStep;
+}
+
+export interface ReassignmentStatusResponse {
+  partitions: PartitionReassignment[];
+}
+
+export interface GenerateReassignmentRequest {
+  topics: string[];
+  /** The brokers to spread the topics' replicas over. */
+  brokers: number[];
+}
+
+export interface ReassignmentPlanResponse {
+  partitions: PartitionReplicas[];
+}
+
+export interface TransferLeaderRequest {
+  topic: string;
+  partition: number;
+  /** The replica to lead; it also becomes the preferred leader, so leadership stays there. */
+  to: number;
+}
+
+export interface LeaderMove {
+  topic: string;
+  partition: number;
+  /** Absent when the partition had no leader. */
+  from?: number;
+  to: number;
+}
+
+export interface RebalanceLeadersResponse {
+  /** The partitions asked to move to their preferred leader. */
+  moves: LeaderMove[];
+}
+
+export interface DecommissionBrokerRequest {
+  brokerId: number;
+}
+
+export interface DecommissionBrokerResponse {
+  /** The moves off the broker that are under way (empty once it hosts nothing). */
+  partitions: PartitionReplicas[];
+  /** True once the broker hosts nothing and is fenced for good (until it registers again). */
+  fenced: boolean;
+}
+
 /** Request type → request body. */
 export interface RequestMap {
   produce: ProduceRequest;
@@ -332,6 +418,13 @@ export interface RequestMap {
   listGroups: EmptyResponse;
   describeGroup: GroupRequest;
   resetOffsets: ResetOffsetsRequest;
+  reassignPartitions: ReassignPartitionsRequest;
+  reassignmentStatus: PartitionsReplicasRequest;
+  cancelReassignment: PartitionsRequest;
+  generateReassignment: GenerateReassignmentRequest;
+  transferLeader: TransferLeaderRequest;
+  rebalanceLeaders: EmptyResponse;
+  decommissionBroker: DecommissionBrokerRequest;
 }
 
 /** Request type → response body on success. */
@@ -352,6 +445,13 @@ export interface ResponseMap {
   listGroups: ListGroupsResponse;
   describeGroup: DescribeGroupResponse;
   resetOffsets: OffsetsResponse;
+  reassignPartitions: EmptyResponse;
+  reassignmentStatus: ReassignmentStatusResponse;
+  cancelReassignment: EmptyResponse;
+  generateReassignment: ReassignmentPlanResponse;
+  transferLeader: EmptyResponse;
+  rebalanceLeaders: RebalanceLeadersResponse;
+  decommissionBroker: DecommissionBrokerResponse;
 }
 
 export type RequestType = keyof RequestMap;
@@ -448,6 +548,15 @@ const groupAssignment = {
   assignment: topicPartitions,
 };
 const nothing = struct({});
+const partitionReplicas = list(struct({ topic, partition, replicas: list(nodeId, B.replicationFactor, 1) }), B.offsetsPerRequest);
+const reassignmentStatus = struct({
+  topic,
+  partition,
+  status: oneOf(["complete", "inProgress", "notStarted"]),
+  replicas: nodeIds,
+  target: opt(nodeIds),
+  step: opt(oneOf(REASSIGNMENT_STEPS)),
+});
 
 const bothOrNeither = (a: string, b: string) => (v: object): string | undefined => {
   const o = v as Record<string, unknown>;
@@ -646,6 +755,38 @@ export const REQUEST_SPECS: { readonly [K in RequestType]: RequestSpec<RequestMa
       (v) => ((v.to === "offset") !== (v.offset !== undefined) ? `offset must be given exactly when to is "offset" (to is "${v.to}")` : undefined),
     ),
     struct({ offsets: partitionOffsets }),
+  ),
+  reassignPartitions: spec<ReassignPartitionsRequest, EmptyResponse>(
+    40,
+    1,
+    struct({ partitions: partitionReplicas, throttleBytesPerSec: opt(uint(1, Number.MAX_SAFE_INTEGER)) }),
+    nothing,
+  ),
+  reassignmentStatus: spec<PartitionsReplicasRequest, ReassignmentStatusResponse>(
+    41,
+    1,
+    struct({ partitions: partitionReplicas }),
+    struct({ partitions: list(reassignmentStatus, B.offsetsPerRequest) }),
+  ),
+  cancelReassignment: spec<PartitionsRequest, EmptyResponse>(42, 1, struct({ partitions: topicPartitions }), nothing),
+  generateReassignment: spec<GenerateReassignmentRequest, ReassignmentPlanResponse>(
+    43,
+    1,
+    struct({ topics: list(topic, B.topicsPerRequest, 1), brokers: list(nodeId, B.brokers, 1) }),
+    struct({ partitions: partitionReplicas }),
+  ),
+  transferLeader: spec<TransferLeaderRequest, EmptyResponse>(44, 1, struct({ topic, partition, to: nodeId }), nothing),
+  rebalanceLeaders: spec<EmptyResponse, RebalanceLeadersResponse>(
+    45,
+    1,
+    nothing,
+    struct({ moves: list(struct({ topic, partition, from: opt(nodeId), to: nodeId }), B.offsetsPerRequest) }),
+  ),
+  decommissionBroker: spec<DecommissionBrokerRequest, DecommissionBrokerResponse>(
+    46,
+    1,
+    struct({ brokerId: nodeId }),
+    struct({ partitions: partitionReplicas, fenced: bool }),
   ),
 };
 

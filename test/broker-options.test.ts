@@ -61,7 +61,17 @@ describe("broker - controller messages", () => {
     assert.deepEqual(decodeControllerRequest(encodeControllerMessage(hb)), hb);
   });
 
+  it("round-trips a forwarded admin write (bytes as base64) and a reassignment report", () => {
+    const write = { type: "adminWrite" as const, request: Buffer.from([0x93, 0x01, 0x28, 0xc0, 0xff]) };
+    const decoded = decodeControllerRequest(encodeControllerMessage(write));
+    assert.deepEqual(decoded.type === "adminWrite" && Buffer.from(decoded.request), write.request);
+    const report = { type: "reassignmentReport" as const, topic: "t", topicId: "00000000-0000-4000-8000-000000000001", partition: 3, step: "done" as const };
+    assert.deepEqual(decodeControllerRequest(encodeControllerMessage(report)), report);
+  });
+
   it("refuses garbage, other versions, unknown types and bad fields with clear errors", () => {
+    bad(encodeControllerMessage({ type: "adminWrite", request: "not base64!" }), "INVALID_REQUEST", /request must be base64/);
+    bad(encodeControllerMessage({ type: "reassignmentReport", topic: "t", topicId: "x", partition: 0, step: "halfway" }), "INVALID_REQUEST", /step must be one of/);
     bad(Buffer.from([0xff, 0xfe]), "INVALID_REQUEST", /not UTF-8 JSON/);
     bad(Buffer.from("[1,2]"), "INVALID_REQUEST", /not a JSON object/);
     bad(Buffer.from(JSON.stringify({ v: 99, type: "runtime" })), "UNSUPPORTED_VERSION", /version 99/);

@@ -84,6 +84,10 @@ export {
 
 export { reconcileReplicas, type LocalReplica, type ReplicaChanges } from "./reconcile.js";
 
+export { sameMembers } from "./lists.js";
+
+export { CATCH_UP_SLACK, nextReassignmentStep, type GroupView, type MoveAction, type MoveDecision } from "./reassignment-step.js";
+
 export { BrokerLiveness, type Heartbeat, type HeartbeatReply } from "./liveness.js";
 
 export {

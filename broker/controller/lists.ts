@@ -27,3 +27,8 @@ export function minBy<T>(items: Iterable<T>, key: (item: T) => readonly number[]
 export function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((id, i) => id === b[i]);
 }
+
+/** The same brokers in any order: a Raft group's membership has no order. */
+export function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}

@@ -524,8 +524,10 @@ test("partition - membership change: a learner catches up, becomes a voter, and 
   for (const id of [1, 2, 3]) await c.start(id);
   const leader = await c.leader();
   for (let i = 0; i < 4; i++) await leader.produce({ batch: batch(`m${i}`), batchId: randomBytes(16), acks: "all" });
-  const joining = await c.start(4);
+  // Broker 4 starts empty, knowing no members, and learns the original voters from entry 1.
+  const joining = await c.start(4, { join: true });
   assert.equal(joining.isLeader, false);
+  assert.deepEqual(joining.status().voters, []);
   leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
   await waitFor("the learner to catch up", () => joining.status().highWatermark === 12n && joining.status().learners.includes(4));
   leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }], transition: "auto" });

@@ -27,11 +27,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { EntryType, MessageType, type ConfChange, type ConfState, type Entry, type HardState, type Message } from "../../protocol/raft.js";
+import { EntryType, MessageType, emptyConfState, type ConfChange, type ConfState, type Entry, type HardState, type Message } from "../../protocol/raft.js";
 import { decodeConfChange } from "../../protocol/conf-change.js";
 import { FlotillaError } from "../../protocol/errors.js";
 import { stampBatch } from "../../protocol/record-batch.js";
-import { ProposalDroppedError, RawNode, type StateRole } from "../raft/index.js";
+import { ProposalDroppedError, RawNode, bootstrapState, type StateRole } from "../raft/index.js";
 import { RaftLogStorage, SegmentLog } from "../log/index.js";
 import { AckWaiters, type TermAt } from "./ack-waiters.js";
 import { DedupIndex, type DedupEntry } from "./dedup-index.js";
@@ -48,7 +48,7 @@ import { PartitionTail } from "./partition-tail.js";
 import { validateProduceRequest, type Acks, type ProduceRequest, type ProduceResult } from "./produce-request.js";
 import { RaftDriver } from "./raft-driver.js";
 import { ReadIndexWaiters } from "./read-index-waiters.js";
-import { CHECKPOINT_NS, checkpointValue, initialConf, readCheckpoint } from "./replica-checkpoint.js";
+import { CHECKPOINT_NS, checkpointValue, readCheckpoint } from "./replica-checkpoint.js";
 import { validateReplicaOptions, type PartitionReplicaOptions } from "./replica-options.js";
 import { Recovery, establishIncarnation, newIncarnation, writeIncarnation } from "./replica-recovery.js";
 
@@ -190,10 +190,9 @@ export class PartitionReplica {
     const store = options.stateStore;
     const hs = store.hardState(group);
     const checkpoint = readCheckpoint(store.get(CHECKPOINT_NS, group));
-    const { incarnation, recovering } = await establishIncarnation({
+    const { incarnation, recovering, fresh } = await establishIncarnation({
       dir: options.dir,
       group,
-      voters: options.voters,
       expectExisting: options.expectExisting === true,
       store,
       hardState: hs,
@@ -201,15 +200,22 @@ export class PartitionReplica {
       log,
       logger,
     });
-    const hardState: HardState = hs ?? { term: 0, vote: 0, commit: 0 };
-    const conf = checkpoint?.conf ?? initialConf(options.voters);
+    // The membership comes from our checkpoint (the adapter's own is the snapshot's, which misses
+    // changes applied since); a new replica has none yet and learns it from its log.
+    const conf = checkpoint?.conf ?? emptyConfState();
+    const maxTailBytes = options.maxTailBytes ?? 64 << 20;
+    const storage = await RaftLogStorage.open({ group, log, state: store, codec: partitionEntryCodec, initialConfState: conf, tailCacheBytes: maxTailBytes });
+    let hardState: HardState = hs ?? { term: 0, vote: 0, commit: 0 };
+    if (fresh && !options.join) {
+      // An initial member of a new group: the initial voters become committed entry 1, so a replica
+      // added later learns them from the log like any other membership change.
+      const boot = bootstrapState({ ...emptyConfState(), voters: options.voters });
+      await storage.persist(boot);
+      hardState = boot.hardState;
+    }
     let applied = recovering ? 0 : Math.min(checkpoint?.applied ?? 0, hardState.commit, log.lastIndex);
     if (applied < log.firstIndex - 1) applied = log.firstIndex - 1;
 
-    const maxTailBytes = options.maxTailBytes ?? 64 << 20;
-    // Raft's view of the log (the broker/log adapter). The membership comes from our checkpoint:
-    // the adapter's own is the snapshot's, which misses changes applied since.
-    const storage = await RaftLogStorage.open({ group, log, state: store, codec: partitionEntryCodec, initialConfState: conf, tailCacheBytes: maxTailBytes });
     const dedup = new DedupIndex(options.dedupWindow ?? 10_000);
     const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, Math.max(maxTailBytes, 64 << 20), (e) => {
       if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), dedupEntry(e.entry));
@@ -302,6 +308,17 @@ export class PartitionReplica {
     this.node.transferLeader(target);
     this.driver.scheduleDrain();
     return moved;
+  }
+
+  /**
+   * The group's membership as applied here, with the leader's replication progress (empty on a
+   * follower): what the reassignment mover decides its next step from.
+   */
+  membership(): { confState: ConfState; commit: number; match: ReadonlyMap<number, number> } {
+    const s = this.node.status();
+    const match = new Map<number, number>();
+    for (const [id, p] of s.progress ?? []) match.set(id, p.match);
+    return { confState: s.confState, commit: s.hardState.commit, match };
   }
 
   /** Hands leadership to `to` (graceful shutdown, leader spreading). */

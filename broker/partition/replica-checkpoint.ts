@@ -2,7 +2,7 @@
  * The applied checkpoint in LMDB: the applied index with the membership (ConfState) as of that
  * index, and the replica's incarnation id. Entries after the checkpoint are applied again on restart.
  */
-import { emptyConfState, type ConfState } from "../../protocol/raft.js";
+import type { ConfState } from "../../protocol/raft.js";
 import type { StateValue } from "../state/index.js";
 
 /** The state store namespace of checkpoints (key: the group). */
@@ -12,11 +12,6 @@ export interface Checkpoint {
   incarnation: string;
   applied: number;
   conf: ConfState;
-}
-
-/** The membership of a new group. */
-export function initialConf(voters: number[]): ConfState {
-  return { ...emptyConfState(), voters: [...voters].sort((a, b) => a - b) };
 }
 
 export function checkpointValue(c: Checkpoint): StateValue {

@@ -9,8 +9,17 @@ export interface PartitionReplicaOptions {
   partition: number;
   /** This broker's id: the replica's Raft node id. */
   brokerId: number;
-  /** The voters of a new group (ignored once the replica has a checkpoint). */
+  /**
+   * The voters of a new group, written into its log as committed entry 1 (`bootstrapState`) by every
+   * initial member; ignored once the replica has a checkpoint, and when `join` is set.
+   */
   voters: number[];
+  /**
+   * A replica added to an existing group (a reassignment target): it starts with an empty log and
+   * no membership, and waits for the group's leader to add it as a learner and send it the log from
+   * entry 1 — whose first entry tells it the original members. Default false.
+   */
+  join?: boolean;
   /** The replica's own directory (its log goes in `<dir>/log`). */
   dir: string;
   committer: GroupCommitter;

@@ -25,10 +25,10 @@ import { open as openFile, readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { MessageType, emptyMessage, type HardState, type Message } from "../../protocol/raft.js";
+import { MessageType, emptyConfState, emptyMessage, type HardState, type Message } from "../../protocol/raft.js";
 import type { SegmentLog } from "../log/index.js";
 import type { StateStore } from "../state/index.js";
-import { CHECKPOINT_NS, checkpointValue, initialConf, type Checkpoint } from "./replica-checkpoint.js";
+import { CHECKPOINT_NS, checkpointValue, type Checkpoint } from "./replica-checkpoint.js";
 
 const INCARNATION_FILE = "replica.id";
 
@@ -67,10 +67,11 @@ export class Recovery {
   }
 }
 
-/** What `establishIncarnation` found: the replica's incarnation id ("" while recovering). */
+/** What `establishIncarnation` found: the replica's incarnation id ("" while recovering), and whether it is brand new. */
 export interface Incarnation {
   incarnation: string;
   recovering?: Recovery;
+  fresh?: boolean;
 }
 
 /**
@@ -81,7 +82,6 @@ export interface Incarnation {
 export async function establishIncarnation(a: {
   dir: string;
   group: string;
-  voters: number[];
   expectExisting: boolean;
   store: StateStore;
   hardState: HardState | undefined;
@@ -97,11 +97,12 @@ export async function establishIncarnation(a: {
   const knownTerm = Math.max(hs?.term ?? 0, log.lastTerm ?? 0);
   if (checkpoint && fileId !== undefined && checkpoint.incarnation === fileId) return { incarnation: fileId };
   if (!checkpoint && fileId === undefined && !hs && log.lastIndex === 0 && !a.expectExisting) {
-    // A new replica: record who it is in both stores before it takes part in anything.
+    // A new replica: record who it is in both stores before it takes part in anything. Its
+    // membership comes from its log (bootstrapped, or sent by the leader that adds it).
     const incarnation = newIncarnation();
     await writeIncarnation(a.dir, incarnation);
-    await a.store.put(CHECKPOINT_NS, a.group, checkpointValue({ incarnation, applied: 0, conf: initialConf(a.voters) }));
-    return { incarnation };
+    await a.store.put(CHECKPOINT_NS, a.group, checkpointValue({ incarnation, applied: 0, conf: emptyConfState() }));
+    return { incarnation, fresh: true };
   }
   a.logger.warn(
     { lmdbCheckpoint: checkpoint !== undefined, hardState: hs !== undefined, incarnationFile: fileId !== undefined, logLastIndex: log.lastIndex },

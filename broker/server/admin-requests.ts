@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type PartitionMetadata, type RequestLimits } from "../../protocol/requests.js";
-import { describeCluster, describeTopic, type ClusterRuntime } from "../controller/index.js";
+import { REASSIGNMENT_PLAN_VERSION, describeCluster, describeTopic, planGenerateReassignment, verifyReassignment, type ClusterRuntime } from "../controller/index.js";
 import type { BusMessage } from "../transport/index.js";
 import type { ControllerClient } from "./controller-client.js";
 import { replyChecks } from "./controller-messages.js";
@@ -36,7 +36,7 @@ export class AdminRequests {
     try {
       const req = decodeRequest(msg.data, this.options.limits);
       type = req.type;
-      msg.respond(await this.answer(req));
+      msg.respond(await this.answer(req, msg.data));
       this.options.metrics.observe(type, "ok", started);
     } catch (e) {
       const fe = clientError(this.options.logger, e, type);
@@ -45,9 +45,33 @@ export class AdminRequests {
     }
   }
 
-  private async answer(req: AnyRequest): Promise<Uint8Array> {
+  private async answer(req: AnyRequest, bytes: Uint8Array): Promise<Uint8Array> {
     const { limits, metadata, controller } = this.options;
     switch (req.type) {
+      case "reassignPartitions":
+      case "cancelReassignment":
+      case "transferLeader":
+      case "rebalanceLeaders":
+      case "decommissionBroker": {
+        // The controller leader decodes the client's bytes itself and answers the client's way.
+        const { appliedIndex, response } = await controller.call({ type: "adminWrite", request: bytes }, replyChecks.adminWrite, 15_000);
+        await metadata.waitApplied(appliedIndex, 5000);
+        return response;
+      }
+      case "generateReassignment": {
+        const plan = planGenerateReassignment(metadata.image, req.request.topics, req.request.brokers);
+        return encodeResponse("generateReassignment", { partitions: plan.partitions.map((p) => ({ ...p, replicas: [...p.replicas] })) }, limits);
+      }
+      case "reassignmentStatus": {
+        const image = metadata.image;
+        const { partitions } = verifyReassignment(image, { version: REASSIGNMENT_PLAN_VERSION, partitions: req.request.partitions });
+        const status = partitions.map((p) => {
+          const state = image.topic(p.topic)!.partitions[p.partition];
+          const moving = state.reassignment;
+          return { topic: p.topic, partition: p.partition, status: p.status, replicas: [...state.replicas], ...(moving && { target: [...moving.target], step: moving.phase }) };
+        });
+        return encodeResponse("reassignmentStatus", { partitions: status }, limits);
+      }
       case "createTopic": {
         const r = req.request;
         const { appliedIndex } = await controller.call(

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { MetadataImage } from "../controller/index.js";
 import type { ControllerClient } from "./controller-client.js";
-import { replyChecks, type LedPartition } from "./controller-messages.js";
+import { replyChecks, type LedPartition, type LeaderMoveOrder } from "./controller-messages.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import { sleep } from "./sleep.js";
 
@@ -18,6 +18,8 @@ export interface BrokerRegistrationOptions {
   metadata: MetadataFollower;
   /** The partitions this broker leads, as a heartbeat reports them. */
   ledPartitions: () => LedPartition[];
+  /** Leadership moves the controller asks for in a heartbeat reply (leader transfer, rebalance). */
+  onLeaderMoves: (moves: LeaderMoveOrder[]) => void;
   heartbeatMs: number;
   sessionTimeoutMs: number;
   logger: Logger;
@@ -63,10 +65,13 @@ export class BrokerRegistration {
     if (reply.type === "register") {
       logger.warn({ reason: reply.reason }, "the controller asks this broker to register again");
       this.epoch = 0;
-    } else if (reply.fenced !== this.fenced) {
+      return;
+    }
+    if (reply.fenced !== this.fenced) {
       this.fenced = reply.fenced;
       logger.info({ fenced: reply.fenced }, reply.fenced ? "fenced by the controller" : "unfenced by the controller");
     }
+    if (reply.moves.length > 0) this.options.onLeaderMoves(reply.moves);
   }
 
   /** Heartbeats every `heartbeatMs` until the broker stops. */

@@ -24,6 +24,8 @@
  *   (runtime-lookup.ts; at most one heartbeat old).
  * - The replicas this broker hosts, reconciled with the image, each serving its subjects while it
  *   leads, leadership moved to the preferred replica: HostedReplicas (hosted-replicas.ts).
+ * - Reassignments, on the partitions this broker leads: learners, catch-up, the joint switch of
+ *   voters, progress reported to the controller: ReassignmentMover (reassignment-mover.ts).
  * - Client requests: `admin` and `metadata` subjects in a queue group of all brokers
  *   (AdminRequests, admin-requests.ts: reads from the local image; writes forwarded to the
  *   controller leader); per-partition `produce` / `fetch` subjects subscribed, in a queue group,
@@ -51,11 +53,14 @@ import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata
 import { BrokerMetrics } from "./metrics.js";
 import { resolveBrokerOptions, type BrokerNetwork, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 import { PartitionRequests } from "./partition-requests.js";
+import { ReassignmentMover } from "./reassignment-mover.js";
 import { SharedTicker } from "./shared-ticker.js";
 
 /** The queue group of the admin/metadata subjects: every broker. */
 const BROKERS_QUEUE = "flotilla-brokers";
 const RECONCILE_EVERY_MS = 5000;
+/** How often partition leaders take the next step of a reassignment (each step waits for the previous one to apply). */
+const REASSIGNMENT_STEP_MS = 250;
 
 export class Broker {
   readonly id: number;
@@ -84,6 +89,7 @@ export class Broker {
   private controller: ControllerLeader | undefined;
 
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private moverTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private loops: Promise<void>[] = [];
@@ -193,21 +199,29 @@ export class Broker {
       controller: controllerClient,
       metadata,
       ledPartitions: () => replicas.ledPartitions(),
+      onLeaderMoves: (moves) => replicas.transferLeaders(moves),
       heartbeatMs: o.heartbeatMs,
       sessionTimeoutMs: o.sessionTimeoutMs,
       logger,
       stopping,
     });
     const admin = new AdminRequests({ brokerId, limits, metrics, logger, metadata, controller: controllerClient, localReplicas: () => replicas.data() });
+    const mover = new ReassignmentMover({ brokerId, metadata, controller: controllerClient, logger, partitions: () => replicas.data() });
     this.metadata = metadata;
     this.replicas = replicas;
     this.registration = registration;
 
     if (o.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(o.metricsPort);
 
-    for (const subject of [subjects.admin(o.cluster), subjects.metadata(o.cluster)]) {
-      this.clientSubs.push(bus.subscribe(subject, { queue: BROKERS_QUEUE }, (msg) => void admin.handle(msg)));
-    }
+    // Admin and metadata requests are answered from the image: a broker still replaying the
+    // metadata log (just started) would answer from the past, so it joins the queue group only
+    // once caught up, and the bus sends those requests to the others meanwhile.
+    void metadata.caughtUpOnce.then(() => {
+      if (this.stopping) return;
+      for (const subject of [subjects.admin(o.cluster), subjects.metadata(o.cluster)]) {
+        this.clientSubs.push(bus.subscribe(subject, { queue: BROKERS_QUEUE }, (msg) => void admin.handle(msg)));
+      }
+    });
     await bus.flush();
     await transport.flush();
 
@@ -235,6 +249,7 @@ export class Broker {
       replicas.scheduleReconcile();
       replicas.moveToPreferredLeaders(registration);
     }, RECONCILE_EVERY_MS);
+    this.moverTimer = setInterval(() => mover.step(), REASSIGNMENT_STEP_MS);
     this.logger.info(
       { controllers: o.controllers, nats: o.network ? "in-process" : o.nats, cluster: o.cluster, metricsPort: this.metricsPort, controller: metadataReplica !== undefined },
       "broker started",
@@ -261,6 +276,7 @@ export class Broker {
     }
     this.stopping = true;
     clearInterval(this.reconcileTimer);
+    clearInterval(this.moverTimer);
     this.controller?.close();
     this.metadata?.close();
     this.faultControl?.close();

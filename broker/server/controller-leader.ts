@@ -16,16 +16,22 @@ import {
   planCreateTopic,
   planDeleteTopic,
   planRegisterBroker,
+  planReassignmentReport,
   type ApplyResult,
   type MetadataRecord,
 } from "../controller/index.js";
 import type { PartitionReplica } from "../partition/index.js";
+import { decodeRequest, requestLimits } from "../../protocol/requests.js";
 import type { BusMessage, BusSubscription, MessageBus } from "../transport/index.js";
-import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition } from "./controller-messages.js";
+import { answerAdminWrite, type ControllerAdminContext } from "./controller-admin.js";
+import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition, type LeaderMoveOrder } from "./controller-messages.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { asFlotillaError } from "./request-errors.js";
 import { runtimeReply } from "./runtime-lookup.js";
+
+/** A forwarded admin write was already checked against the answering broker's NATS limit; this only bounds the decoder. */
+const FORWARDED_LIMITS = requestLimits({ maxMessageBytes: 8 << 20, maxBatchBytes: 8 << 20 });
 
 export interface ControllerLeaderOptions {
   brokerId: number;
@@ -49,6 +55,8 @@ export class ControllerLeader {
   private timer: NodeJS.Timeout | undefined;
   private deciding = false;
   private readonly ledReports = new Map<number, LedPartition[]>();
+  /** Leadership moves waiting for the leading broker's next heartbeat, by broker. */
+  private readonly leaderMoves = new Map<number, LeaderMoveOrder[]>();
 
   constructor(private readonly options: ControllerLeaderOptions) {}
 
@@ -61,6 +69,7 @@ export class ControllerLeader {
     if (isLeader && !this.liveness && !this.options.stopping()) {
       this.liveness = new BrokerLiveness(this.options.sessionTimeoutMs, Date.now());
       this.ledReports.clear();
+      this.leaderMoves.clear();
       this.sub = this.options.bus.subscribe(subjects.controller(this.options.cluster), {}, (msg) => void this.handle(msg));
       this.timer = setInterval(() => void this.decideLiveness(), this.options.heartbeatMs);
       this.options.logger.info({ appliedIndex: this.options.metadata.appliedIndex }, "became the controller leader");
@@ -93,6 +102,25 @@ export class ControllerLeader {
     const result = this.options.metadata.result(index);
     if (!result) throw new FlotillaError("INTERNAL", `metadata index ${index} applied but its result was forgotten`);
     return { index, result };
+  }
+
+  private adminContext(liveness: BrokerLiveness): ControllerAdminContext {
+    const { metadata, brokerId } = this.options;
+    return {
+      get image() {
+        return metadata.image;
+      },
+      propose: (record) => this.propose(record),
+      leaderOf: (topic, partition) => {
+        const led = runtimeReply(metadata.image, liveness, this.ledReports, brokerId, Date.now()).partitions;
+        return led.find(([t, p]) => t === topic && p === partition)?.[2];
+      },
+      orderMove: (leader, move) => {
+        const moves = this.leaderMoves.get(leader) ?? [];
+        moves.push(move);
+        this.leaderMoves.set(leader, moves);
+      },
+    };
   }
 
   private async decideLiveness(): Promise<void> {
@@ -145,8 +173,11 @@ export class ControllerLeader {
       }
       case "heartbeat": {
         const reply = liveness.heartbeat(metadata.image, req, Date.now());
-        if (reply.type === "accepted") this.ledReports.set(req.brokerId, req.led);
-        return reply;
+        if (reply.type !== "accepted") return reply;
+        this.ledReports.set(req.brokerId, req.led);
+        const moves = this.leaderMoves.get(req.brokerId);
+        this.leaderMoves.delete(req.brokerId);
+        return moves ? { ...reply, moves } : reply;
       }
       case "createTopic": {
         const record = planCreateTopic(
@@ -167,6 +198,16 @@ export class ControllerLeader {
       }
       case "runtime":
         return runtimeReply(metadata.image, liveness, this.ledReports, this.options.brokerId, Date.now());
+      case "adminWrite":
+        return answerAdminWrite(decodeRequest(req.request, FORWARDED_LIMITS), this.adminContext(liveness));
+      case "reassignmentReport": {
+        const record = planReassignmentReport(metadata.image, req);
+        if (!record) return { appliedIndex: metadata.appliedIndex };
+        const { index, result } = await this.propose(record);
+        if (result.rejected) throw new FlotillaError(result.rejected.code, result.rejected.reason);
+        logger.info({ topic: req.topic, partition: req.partition, step: req.step }, req.step === "done" ? "reassignment completed" : "reassignment progressed");
+        return { appliedIndex: index };
+      }
     }
   }
 }

@@ -8,6 +8,7 @@
  * a message that fails gets `{ "error": WireError }` with INVALID_REQUEST.
  */
 import { FlotillaError, type WireError } from "../../protocol/errors.js";
+import { REASSIGNMENT_PHASES, type ReassignmentPhase } from "../controller/index.js";
 
 export const CONTROLLER_WIRE_VERSION = 1;
 /** A message larger than this is refused before parsing. */
@@ -24,12 +25,21 @@ export type ControllerRequest =
   | { type: "heartbeat"; brokerId: number; brokerEpoch: number; appliedIndex: number; shuttingDown: boolean; led: LedPartition[] }
   | { type: "createTopic"; topic: string; partitions: number; replicationFactor: number; configs: Record<string, string> }
   | { type: "deleteTopic"; topic: string }
-  | { type: "runtime" };
+  | { type: "runtime" }
+  /** A client's admin write (protocol/requests.ts bytes, as the client sent them) forwarded by the broker it reached. */
+  | { type: "adminWrite"; request: Uint8Array }
+  /** A partition leader reporting how far its group's reassignment has got (see reassignment-mover.ts). */
+  | { type: "reassignmentReport"; topic: string; topicId: string; partition: number; step: ReassignmentPhase | "done" };
+
+/** A leadership move the controller asks a broker for in a heartbeat reply: [topic, partition, to]. */
+export type LeaderMoveOrder = [topic: string, partition: number, to: number];
 
 export type RegisterReply = { epoch: number } | { error: WireError };
-export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean } | { type: "register"; reason: string } | { error: WireError };
+export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean; moves?: LeaderMoveOrder[] } | { type: "register"; reason: string } | { error: WireError };
 /** `appliedIndex`: the metadata index of the record; a broker waits to have applied it before answering its client. */
 export type WriteReply = { appliedIndex: number } | { error: WireError };
+/** `response`: the client's answer (protocol/requests.ts bytes), to relay once the broker has applied `appliedIndex`. */
+export type AdminWriteReply = { appliedIndex: number; response: Uint8Array } | { error: WireError };
 /** One partition as the controller leader last heard of it from its leader: [topic, partition, leader, highWatermark, logStartOffset, isr?]. */
 export type RuntimePartition = [topic: string, partition: number, leader: number, highWatermark: string, logStartOffset: string, isr?: number[]];
 export type RuntimeReply = { controllerLeader: number; alive: number[]; partitions: RuntimePartition[] } | { error: WireError };
@@ -37,8 +47,14 @@ export type RuntimeReply = { controllerLeader: number; alive: number[]; partitio
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Byte fields (forwarded client messages) travel as base64 strings. */
 export function encodeControllerMessage(message: object): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: CONTROLLER_WIRE_VERSION, ...message }));
+  // The holder's raw value: a Buffer's toJSON has already run by the time `value` is seen.
+  const bytesAsBase64 = function (this: Record<string, unknown>, key: string, value: unknown): unknown {
+    const raw = this[key];
+    return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64") : value;
+  };
+  return encoder.encode(JSON.stringify({ v: CONTROLLER_WIRE_VERSION, ...message }, bytesAsBase64));
 }
 
 function bad(what: string): never {
@@ -75,6 +91,16 @@ function text(o: Record<string, unknown>, k: string, maxLength = 1024): string {
   if (typeof v !== "string" || v.length === 0 || v.length > maxLength) bad(`${k} must be a non-empty string of at most ${maxLength} characters`);
   return v;
 }
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function base64(o: Record<string, unknown>, k: string): Uint8Array {
+  const v = o[k];
+  if (typeof v !== "string" || v.length % 4 !== 0 || !BASE64.test(v)) bad(`${k} must be base64`);
+  return Buffer.from(v, "base64");
+}
+
+const REPORT_STEPS: ReadonlySet<unknown> = new Set([...REASSIGNMENT_PHASES, "done"]);
 
 function ledList(v: unknown): LedPartition[] {
   if (!Array.isArray(v) || v.length > 1_000_000) bad("led must be a list");
@@ -119,6 +145,17 @@ export function decodeControllerRequest(bytes: Uint8Array): ControllerRequest {
       return { type: "deleteTopic", topic: text(o, "topic", 249) };
     case "runtime":
       return { type: "runtime" };
+    case "adminWrite":
+      return { type: "adminWrite", request: base64(o, "request") };
+    case "reassignmentReport":
+      if (!REPORT_STEPS.has(o.step)) bad(`step must be one of ${[...REPORT_STEPS].join(", ")}`);
+      return {
+        type: "reassignmentReport",
+        topic: text(o, "topic", 249),
+        topicId: text(o, "topicId", 36),
+        partition: int(o, "partition", 0),
+        step: o.step as ReassignmentPhase | "done",
+      };
     default:
       bad(`unknown type ${JSON.stringify(o.type)}`);
   }
@@ -141,12 +178,13 @@ export function decodeControllerReply<T>(bytes: Uint8Array, check: (o: Record<st
 
 export const replyChecks = {
   register: (o: Record<string, unknown>) => ({ epoch: int(o, "epoch", 1, Number.MAX_SAFE_INTEGER) }),
-  heartbeat: (o: Record<string, unknown>): { type: "accepted"; fenced: boolean } | { type: "register"; reason: string } => {
-    if (o.type === "accepted" && typeof o.fenced === "boolean") return { type: "accepted", fenced: o.fenced };
+  heartbeat: (o: Record<string, unknown>): { type: "accepted"; fenced: boolean; moves: LeaderMoveOrder[] } | { type: "register"; reason: string } => {
+    if (o.type === "accepted" && typeof o.fenced === "boolean") return { type: "accepted", fenced: o.fenced, moves: moveList(o.moves) };
     if (o.type === "register" && typeof o.reason === "string") return { type: "register", reason: o.reason };
     bad("heartbeat reply is malformed");
   },
   write: (o: Record<string, unknown>) => ({ appliedIndex: int(o, "appliedIndex", 0, Number.MAX_SAFE_INTEGER) }),
+  adminWrite: (o: Record<string, unknown>) => ({ appliedIndex: int(o, "appliedIndex", 0, Number.MAX_SAFE_INTEGER), response: base64(o, "response") }),
   runtime: (o: Record<string, unknown>) => {
     const controllerLeader = int(o, "controllerLeader", 1);
     if (!Array.isArray(o.alive) || o.alive.some((x) => !isInt(x, 1))) bad("alive must be broker ids");
@@ -161,3 +199,14 @@ export const replyChecks = {
     return { controllerLeader, alive: o.alive as number[], partitions: partitions as RuntimePartition[] };
   },
 };
+
+function moveList(v: unknown): LeaderMoveOrder[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 1_000_000) bad("moves must be a list");
+  return v.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== "string" || e[0].length === 0 || e[0].length > 249 || !isInt(e[1], 0) || !isInt(e[2], 1)) {
+      bad(`moves[${i}] is not [topic, partition, to]`);
+    }
+    return e as LeaderMoveOrder;
+  });
+}

@@ -11,13 +11,13 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
-import { reconcileReplicas, type HostedPartition } from "../controller/index.js";
+import { reconcileReplicas, sameMembers, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
 import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
 import type { MessageBus } from "../transport/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
-import type { LedPartition } from "./controller-messages.js";
+import type { LedPartition, LeaderMoveOrder } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -89,10 +89,11 @@ export class HostedReplicas {
     return led;
   }
 
-  open(topic: string, partition: number, voters: readonly number[], dir: string, expectExisting = false): Promise<PartitionReplica> {
+  open(topic: string, partition: number, voters: readonly number[], dir: string, expectExisting = false, join = false): Promise<PartitionReplica> {
     const o = this.options;
     return PartitionReplica.open({
       expectExisting,
+      join,
       topic,
       partition,
       brokerId: o.brokerId,
@@ -163,9 +164,16 @@ export class HostedReplicas {
     const changes = reconcileReplicas(this.options.metadata.image, brokerId, this.partitions.values());
     for (const r of changes.remove) await this.remove(keyOf(r), "its topic was deleted");
     for (const r of changes.retire) {
-      const l = this.partitions.get(keyOf(r));
-      const s = l?.replica.status();
-      if (s && !s.voters.includes(brokerId) && !s.learners.includes(brokerId)) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
+      // A completed reassignment was recorded after the group left this replica out; it may not
+      // have heard so itself (the group stops replicating to it). A cancelled one left it out of
+      // the image only: wait until its own configuration (joint included) no longer lists it.
+      if (!this.options.metadata.abandonedReplicas(r.topicId, r.partition).includes(brokerId)) {
+        await this.remove(keyOf(r), "a completed reassignment moved the partition off this broker");
+        continue;
+      }
+      const conf = this.partitions.get(keyOf(r))?.replica.membership().confState;
+      const listed = conf && [...conf.voters, ...conf.votersOutgoing, ...conf.learners].includes(brokerId);
+      if (conf && !listed) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
     }
     // Opening is mostly I/O; a few at a time keeps a 1,000-partition topic from taking long.
     const queue = [...changes.start];
@@ -182,7 +190,13 @@ export class HostedReplicas {
 
   private async start(h: HostedPartition, existedBefore: boolean): Promise<void> {
     const dir = join(this.options.dir, "partitions", `${h.topicId}-${h.partition}`);
-    const replica = await this.open(h.topic, h.partition, h.replicas, dir, existedBefore);
+    // A new replica bootstraps the group only as one of the members it was created with, while
+    // those are still its replicas: then every initial member writes the same entry 1. Anything
+    // else (a reassignment target, a group that has moved since) joins empty and learns the
+    // membership from the leader's log — never a second, different entry 1.
+    const created = this.options.metadata.createdReplicas(h.topicId, h.partition);
+    const bootstraps = created !== undefined && created.includes(this.options.brokerId) && sameMembers(created, h.replicas);
+    const replica = await this.open(h.topic, h.partition, bootstraps ? created : h.replicas, dir, existedBefore, !bootstraps);
     if (this.options.stopping()) {
       await replica.close();
       return;
@@ -233,6 +247,18 @@ export class HostedReplicas {
       l.lastPreferredMove = now;
       logger.info({ topic: l.topic, partition: l.partition, to: preferred }, "moving leadership to the preferred replica");
       l.replica.transferLeader(preferred);
+    }
+  }
+
+  /** The moves the controller asked for (leader transfer, rebalance): each partition still led here hands leadership on now. */
+  transferLeaders(moves: readonly LeaderMoveOrder[]): void {
+    for (const [topic, partition, to] of moves) {
+      for (const l of this.partitions.values()) {
+        if (l.topic !== topic || l.partition !== partition || !l.replica.isLeader) continue;
+        this.options.logger.info({ topic, partition, to }, "moving leadership as the controller asked");
+        l.lastPreferredMove = Date.now();
+        l.replica.transferLeader(to);
+      }
     }
   }
 

@@ -12,7 +12,7 @@ import { FlotillaError } from "../../protocol/errors.js";
 import { decodeRecords, iterateBatches } from "../../protocol/record-batch.js";
 import { MESSAGE_OVERHEAD_BYTES, decodeResponse, encodeRequest, type RequestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
-import { MetadataImage, decodeMetadataRecord, type ApplyResult, type MetadataRecord } from "../controller/index.js";
+import { MetadataImage, decodeMetadataRecord, type ApplyResult, type MetadataEvent, type MetadataRecord } from "../controller/index.js";
 import type { FetchResult, PartitionReplica } from "../partition/index.js";
 import type { MessageBus } from "../transport/index.js";
 import { natsRequestError } from "./request-errors.js";
@@ -41,7 +41,14 @@ export class MetadataFollower {
   private next = 0n;
   private halted: string | undefined;
   private caughtUpWithLog = false;
+  private markCaughtUp!: () => void;
+  /** Resolves once the image has caught up with the log since start. */
+  readonly caughtUpOnce = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
   private readonly results = new Map<number, ApplyResult>();
+  /** The replicas each partition was created with, by `topicId/partition` (its group's bootstrapped voters). */
+  private readonly createdWith = new Map<string, readonly number[]>();
+  /** Brokers a cancelled reassignment left out, by `topicId/partition`, until the partition's next reassignment. */
+  private readonly abandonedBy = new Map<string, readonly number[]>();
   private appliedWaiters: Array<{ index: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }> = [];
 
   constructor(private readonly options: MetadataFollowerOptions) {}
@@ -61,6 +68,24 @@ export class MetadataFollower {
     return this.caughtUpWithLog;
   }
 
+  /**
+   * The replicas a partition was created with, if this broker applied its creation: the voters its
+   * initial members bootstrap their logs with (see HostedReplicas.start).
+   */
+  createdReplicas(topicId: string, partition: number): readonly number[] | undefined {
+    return this.createdWith.get(`${topicId}/${partition}`);
+  }
+
+  /**
+   * Brokers the partition's last reassignment, cancelled, had added and then left out. Their
+   * replicas may still count in the group until its leader has moved membership back, unlike
+   * those a completed reassignment removed (completion is recorded only once the group has left
+   * them out), so they are deleted only once their own group configuration says so.
+   */
+  abandonedReplicas(topicId: string, partition: number): readonly number[] {
+    return this.abandonedBy.get(`${topicId}/${partition}`) ?? [];
+  }
+
   /** The ApplyResult of metadata index `index`, while it is among the last KEPT_RESULTS. */
   result(index: number): ApplyResult | undefined {
     return this.results.get(index);
@@ -70,6 +95,7 @@ export class MetadataFollower {
   async run(local: PartitionReplica | undefined): Promise<void> {
     const maxBytes = this.options.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse;
     let reconcilePending = false;
+    let readIndexed = false;
     while (!this.options.stopping()) {
       if (this.halted) {
         await sleep(1000);
@@ -86,8 +112,16 @@ export class MetadataFollower {
         if (this.apply(res.batches)) reconcilePending = true;
         // Reconcile from an image that is caught up, not from every step of a long replay.
         if (this.next >= res.highWatermark) {
+          if (!this.caughtUpWithLog && local && !readIndexed) {
+            // A controller's own replica may be behind the group (just restarted, its commit
+            // index from before): caught up means up to a read index from the leader.
+            await local.readIndex(5000);
+            readIndexed = true;
+            continue;
+          }
           if (!this.caughtUpWithLog) {
             this.caughtUpWithLog = true;
+            this.markCaughtUp();
             this.options.logger.info({ appliedIndex: this.appliedIndex }, "caught up with the metadata log");
             reconcilePending = true;
           }
@@ -143,6 +177,7 @@ export class MetadataFollower {
         this.next = rec.offset + 1n;
         this.results.set(index, result);
         if (this.results.size > KEPT_RESULTS) this.results.delete(this.results.keys().next().value!);
+        for (const e of result.events) this.remember(e);
         if (result.events.length > 0) events = true;
         if (result.rejected) this.options.logger.debug({ index, type: record.type, rejected: result.rejected }, "metadata record rejected");
         else this.options.logger.debug({ index, type: record.type }, "metadata record applied");
@@ -156,6 +191,16 @@ export class MetadataFollower {
       return false;
     });
     return events;
+  }
+
+  /** Keeps what the image forgets but replicas need: how a partition started, and who a cancel left out. */
+  private remember(e: MetadataEvent): void {
+    if (e.type !== "partitionAdded" && e.type !== "partitionRemoved" && e.type !== "reassignmentStarted" && e.type !== "reassignmentCancelled") return;
+    const key = `${e.topicId}/${e.partition}`;
+    if (e.type === "partitionAdded") this.createdWith.set(key, e.replicas);
+    else if (e.type === "partitionRemoved") this.createdWith.delete(key);
+    if (e.type === "reassignmentCancelled") this.abandonedBy.set(key, e.abandoned);
+    else this.abandonedBy.delete(key);
   }
 
   /** Resolves true once this broker has applied metadata index `index`, false after `ms`. */

@@ -1,0 +1,218 @@
+/**
+ * Broker - partition reassignment, leader transfer and rebalance with real broker processes on a
+ * real nats-server. A 12-partition topic created on brokers 1,2,3 moves to 2,3,4 while producers
+ * write (each batch retried with its own batch id until acknowledged) and the controller leader is
+ * killed and restarted mid-way: the plan must verify complete, every acknowledged record must be in
+ * its partition once at its offset, and broker 1's replica directories must be gone.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Flotilla, type Admin, type ReassignmentPlan } from "../client/index.js";
+import { FlotillaError, isRetriable } from "../protocol/errors.js";
+import { decodeRecords, encodeRecordBatch, iterateBatches } from "../protocol/record-batch.js";
+import { subjects } from "../protocol/subjects.js";
+import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, sleep, type TestNats } from "./broker-fixtures.js";
+
+const TOPIC = "moves";
+const PARTITIONS = 12;
+
+interface Acked {
+  partition: number;
+  value: string;
+  offset: bigint;
+}
+
+/** Producers each sending one batch at a time, round robin over the partitions, retrying a batch (same id) until acknowledged. */
+function startLoad(client: RawClient, producers: number): { acked: Acked[]; stop(): Promise<void> } {
+  const acked: Acked[] = [];
+  let stop = false;
+  const tag = randomBytes(4).toString("hex");
+  const producer = async (n: number): Promise<void> => {
+    for (let seq = 0; !stop; seq++) {
+      const partition = (seq * producers + n) % PARTITIONS;
+      const value = `${tag}-p${n}-${seq}`;
+      const batchId = randomBytes(16);
+      const batch = encodeRecordBatch([{ key: null, value: Buffer.from(value) }]);
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        try {
+          const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, partition), { topic: TOPIC, partition, acks: "all", timeoutMs: 5000, batchId, batch }, 3000);
+          if (!r.error) {
+            acked.push({ partition, value, offset: r.baseOffset });
+            break;
+          }
+          if (!isRetriable(FlotillaError.fromWire(r.error))) throw FlotillaError.fromWire(r.error);
+        } catch (e) {
+          if (e instanceof FlotillaError && !e.retriable) throw e;
+        }
+        if (Date.now() > deadline) throw new Error(`batch ${value} to partition ${partition} not acknowledged within 90 s`);
+        await sleep(100);
+      }
+      await sleep(20);
+    }
+  };
+  const running = Array.from({ length: producers }, (_, n) => producer(n));
+  return {
+    acked,
+    async stop() {
+      stop = true;
+      await Promise.all(running);
+    },
+  };
+}
+
+/** Reads one partition whole (linearizable): dense offsets, every acknowledged record once at its offset, nothing twice. */
+async function checkPartition(client: RawClient, partition: number, acked: Acked[]): Promise<number> {
+  const got: Array<{ value: string; offset: bigint }> = [];
+  let offset = 0n;
+  for (;;) {
+    const r = await eventually(`a linearizable fetch of partition ${partition}`, () =>
+      client.ok("fetch", subjects.fetch(CLUSTER, TOPIC, partition), { topic: TOPIC, partition, offset, maxBytes: 1 << 20, minBytes: 0, maxWaitMs: 0, consistency: "linearizable" }),
+    );
+    for (const span of iterateBatches(r.batches)) {
+      for (const rec of decodeRecords(r.batches.subarray(span.at, span.at + span.size))) got.push({ value: Buffer.from(rec.value!).toString(), offset: rec.offset });
+    }
+    offset = got.length > 0 ? got[got.length - 1].offset + 1n : 0n;
+    if (offset >= r.highWatermark) break;
+  }
+  assert.deepEqual(got.map((g) => g.offset), got.map((_, i) => BigInt(i)), `partition ${partition}: offsets are dense`);
+  const byValue = new Map<string, bigint[]>();
+  for (const g of got) byValue.set(g.value, [...(byValue.get(g.value) ?? []), g.offset]);
+  for (const a of acked.filter((x) => x.partition === partition)) assert.deepEqual(byValue.get(a.value), [a.offset], `acknowledged ${a.value} is at ${a.offset} in partition ${partition}, once`);
+  for (const [value, offsets] of byValue) assert.equal(offsets.length, 1, `${value} is in partition ${partition} once`);
+  return got.length;
+}
+
+async function allAliveAndUnfenced(client: RawClient, n: number): Promise<void> {
+  await eventually(
+    `${n} alive unfenced brokers`,
+    async () => {
+      const d = await client.admin("describeCluster", {});
+      return d.brokers.length === n && d.brokers.every((b) => b.alive && !b.fenced) ? d : undefined;
+    },
+    60_000,
+  );
+}
+
+describe("broker - partition reassignment and leader moves", () => {
+  let env: TestNats;
+  let procs: BrokerProcessHandle[] = [];
+  let client: RawClient;
+  let flotilla: Flotilla;
+  let admin: Admin;
+
+  before(async () => {
+    env = await natsAndDir();
+    procs = [1, 2, 3, 4].map((id) => new BrokerProcessHandle(env, id, [1, 2, 3]));
+    for (const p of procs.slice(0, 3)) p.start();
+    client = await RawClient.connect(env.server.url);
+    flotilla = new Flotilla({ servers: env.server.url, cluster: CLUSTER, clientId: "reassign-test", requestTimeoutMs: 20_000 });
+    admin = flotilla.admin();
+    await admin.connect();
+  });
+
+  after(async () => {
+    await admin?.disconnect();
+    await flotilla?.disconnect();
+    await client?.close();
+    await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+    await env?.close();
+  });
+
+  it("moves a 12-partition topic from brokers 1,2,3 to 2,3,4 under produce load, through a controller-leader restart", async () => {
+    await allAliveAndUnfenced(client, 3);
+    await eventually(
+      "topic created",
+      () =>
+        admin.createTopic({ topic: TOPIC, partitions: PARTITIONS, replicationFactor: 3 }).then(
+          () => true,
+          (e: unknown) => {
+            // An earlier attempt that timed out may have created it.
+            if (e instanceof FlotillaError && e.code === "TOPIC_EXISTS") return true;
+            throw e;
+          },
+        ),
+      30_000,
+      500,
+    );
+    const topicId = await eventually("every partition led", async () => {
+      const d = await admin.describeTopic(TOPIC);
+      return d.partitions.every((p) => p.leader !== undefined) ? d : undefined;
+    });
+    assert.ok(topicId.partitions.every((p) => p.replicas.every((id) => id <= 3)));
+    procs[3].start();
+    await allAliveAndUnfenced(client, 4);
+
+    const plan: ReassignmentPlan = await admin.generateReassignment({ topics: [TOPIC], brokers: [2, 3, 4] });
+    assert.equal(plan.partitions.length, PARTITIONS);
+    assert.ok(plan.partitions.every((p) => !p.replicas.includes(1) && p.replicas.length === 3), "the plan leaves broker 1");
+
+    const load = startLoad(client, 2);
+    await eventually("load before the move", () => (load.acked.length >= 50 ? true : undefined), 30_000, 50);
+    await admin.reassignPartitions(plan);
+
+    // Mid-way, the controller leader dies and comes back.
+    await eventually("a partition moving", async () => ((await admin.reassignmentStatus(plan)).partitions.some((p) => p.status === "inProgress") ? true : undefined), 30_000);
+    const controller = (await admin.describeCluster()).controllerLeader!;
+    await procs[controller - 1].kill("SIGKILL");
+    await sleep(1000);
+    procs[controller - 1].start();
+
+    const status = await eventually(
+      "the plan complete",
+      async () => {
+        const s = await admin.reassignmentStatus(plan);
+        return s.complete ? s : undefined;
+      },
+      180_000,
+      1000,
+    );
+    assert.ok(status.partitions.every((p) => p.status === "complete"));
+    const ackedAtEnd = load.acked.length;
+    await eventually("acks after the move", () => (load.acked.length >= ackedAtEnd + 24 ? true : undefined), 60_000, 50);
+    await load.stop();
+
+    const d = await admin.describeTopic(TOPIC);
+    for (const p of d.partitions) assert.deepEqual([...p.replicas].sort(), [...plan.partitions[p.partition].replicas].sort(), `partition ${p.partition}`);
+    let records = 0;
+    for (let p = 0; p < PARTITIONS; p++) records += await checkPartition(client, p, load.acked);
+    console.log(`# reassign: ${load.acked.length} acknowledged, ${records} in the log; controller leader ${controller} restarted mid-way`);
+
+    // Broker 1 hosts nothing now: its replicas are stopped and their directories deleted.
+    const partitionsDir = join(env.dir, "broker-1", "partitions");
+    await eventually("broker 1's replica directories deleted", async () => ((await readdir(partitionsDir)).length === 0 ? true : undefined), 60_000, 500);
+    assert.equal((await readdir(join(env.dir, "broker-4", "partitions"))).length, PARTITIONS - status.partitions.filter((p) => !p.replicas.includes(4)).length);
+  });
+
+  it("transfers one partition's leadership, and a rebalance brings leaders back to their preferred replicas", async () => {
+    const d = await admin.describeTopic(TOPIC);
+    const p = d.partitions[0];
+    const to = p.replicas.find((id) => id !== p.leader)!;
+    await admin.transferLeader({ topic: TOPIC, partition: 0, to });
+    // Brokers learn of a new leader within a heartbeat: every one of them says so soon.
+    await eventually(`broker ${to} leading partition 0, preferred`, async () => {
+      const after = (await admin.describeTopic(TOPIC)).partitions[0];
+      return after.leader === to && after.replicas[0] === to ? true : undefined;
+    });
+
+    // Killing a broker moves its leaderships to others; once it is back, a rebalance returns them.
+    const victim = 3;
+    await procs[victim - 1].kill("SIGKILL");
+    await eventually("no partition led by the killed broker", async () => ((await admin.describeTopic(TOPIC)).partitions.every((x) => x.leader !== undefined && x.leader !== victim) ? true : undefined), 60_000);
+    procs[victim - 1].start();
+    await allAliveAndUnfenced(client, 4);
+    await eventually(
+      "every partition led by its preferred replica",
+      async () => {
+        await admin.rebalanceLeaders();
+        const parts = (await admin.describeTopic(TOPIC)).partitions;
+        return parts.every((x) => x.leader === x.replicas[0]) ? true : undefined;
+      },
+      60_000,
+      1000,
+    );
+  });
+});
