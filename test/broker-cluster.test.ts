@@ -260,6 +260,23 @@ describe("broker - a 3-broker cluster over NATS", () => {
     assert.equal(recovering.length, 4, "each of its 4 replicas started RECOVERING");
   });
 
+  it("a controller whose disk was wiped reopens the metadata log RECOVERING, not as new, and catches up without a write", async () => {
+    const d = await client.admin("describeCluster", {});
+    const victim = brokers.find((b) => b.id !== d.controllerLeader && b.id <= 3)!;
+    const leader = brokers.find((b) => b.id === d.controllerLeader)!;
+    await victim.stop();
+    brokers = brokers.filter((b) => b !== victim);
+    await rm(brokerOptions(env, victim.id, [1, 2, 3]).dir, { recursive: true, force: true });
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const reborn = await Broker.start(brokerOptions(env, victim.id, [1, 2, 3], { logger }));
+    brokers.push(reborn);
+    const metadataLines = (text: string): string[] => lines.filter((l) => l.includes("__cluster_metadata") && l.includes(text));
+    assert.equal(metadataLines("recovering (no votes, no campaigns)").length, 1, "the metadata replica opened RECOVERING");
+    await eventually("the metadata replica caught up and votes again", () => (metadataLines("caught up after losing state").length === 1 ? true : undefined), 60_000, 200);
+    await eventually("the reborn controller's image caught up", () => (reborn.metadataAppliedIndex >= leader.metadataAppliedIndex ? true : undefined), 30_000);
+  });
+
   it("serves Prometheus metrics from its own registry", async () => {
     const text = await brokers[0].metrics.registry.metrics();
     assert.match(text, /flotilla_requests_total/);

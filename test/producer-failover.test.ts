@@ -28,6 +28,7 @@ describe("producer - leader failover with five batches in flight", () => {
   });
 
   after(async () => {
+    await flotilla?.disconnect();
     await client?.close();
     await Promise.all(procs.map((p) => p.kill("SIGKILL")));
     await env?.close();
