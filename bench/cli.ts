@@ -4,14 +4,35 @@
  * result is one JSON line on stdout; without, a readable summary. Progress goes to stderr on a
  * terminal. Workloads are a table: add a line to add one.
  */
+import { runClusterWorkload, runCompare } from "./cluster-bench.js";
 import { parseLogBenchArgs, runLogBench } from "./log-bench.js";
+import { CLUSTER_WORKLOADS, WORKLOAD_USAGE, parseWorkloadArgs } from "./workload-options.js";
 
 interface Workload {
   describe: string;
   run(args: string[]): Promise<object>;
 }
 
+const clusterWorkloads = Object.fromEntries(
+  CLUSTER_WORKLOADS.map((name) => [
+    name,
+    {
+      describe: {
+        produce: "produce throughput and ack latency on a fresh 3-broker cluster.",
+        consume: "read a filled topic from the beginning: records/s.",
+        e2e: "produce → consume latency at a fixed rate (default 10000 records/s).",
+      }[name],
+      run: (args: string[]) => runClusterWorkload(name, parseWorkloadArgs(name, args), ["bench", name, ...args].join(" ")),
+    },
+  ]),
+) as Record<string, Workload>;
+
 const workloads: Record<string, Workload> = {
+  ...clusterWorkloads,
+  compare: {
+    describe: `the same workload (--workload produce|consume|e2e, default produce) on Flotilla and on a 3-node NATS JetStream cluster; prints both and their ratio. ${WORKLOAD_USAGE}`,
+    run: (args) => runCompare(parseWorkloadArgs("compare", args), ["bench", "compare", ...args].join(" ")),
+  },
   log: {
     describe: "SegmentLog append → durable (group commit) vs a raw write+fdatasync loop. Options: --seconds --batch-kib --record-bytes --in-flight --partitions --concurrent-cycles --rate <MB/s> --dir",
     run: (args) => runLogBench(parseLogBenchArgs(args)),
@@ -24,11 +45,12 @@ async function main(argv: string[]): Promise<number> {
   if (!workload) {
     process.stderr.write(`usage: bench <workload> [options] [--json]\n`);
     for (const [n, w] of Object.entries(workloads)) process.stderr.write(`  ${n}: ${w.describe}\n`);
+    process.stderr.write(`produce, consume, e2e: ${WORKLOAD_USAGE}\n`);
     return name === undefined ? 0 : 2;
   }
   const result = await workload.run(args);
   if (args.includes("--json")) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(20)} ${String(v)}\n`);
+  else for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(20)} ${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}\n`);
   return 0;
 }
 

@@ -16,6 +16,7 @@ import { pino } from "pino";
 import { encodeRecordBatch, stampBatch, type RecordInput } from "../protocol/record-batch.js";
 import { GroupCommitter, PiscinaSyncer } from "../broker/log/group-committer.js";
 import { SegmentLog } from "../broker/log/segment-log.js";
+import { percentile } from "./latency.js";
 import { Progress } from "./progress.js";
 
 export interface LogBenchOptions {
@@ -152,11 +153,6 @@ function batchPool(count: number, recordBytes: number, batchBytes: number): { ba
     batches.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
   return { batches, records };
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
 export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult> {

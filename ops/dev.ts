@@ -23,6 +23,11 @@ import { freePort } from "./nats-server.js";
 export const CLI_PATH = fileURLToPath(new URL("./cli.js", import.meta.url));
 const DEV_NATS_PATH = fileURLToPath(new URL("./dev-nats.js", import.meta.url));
 export const EXIT_WITH_PARENT_ENV = "FLOTILLA_EXIT_WITH_PARENT";
+/**
+ * Extra node flags for the broker processes, space-separated (e.g. `--cpu-prof --cpu-prof-dir=D`
+ * for `bench --cpu-prof`: Node refuses profiling flags in NODE_OPTIONS).
+ */
+export const BROKER_NODE_ARGS_ENV = "FLOTILLA_BROKER_NODE_ARGS";
 
 export interface DevClusterOptions {
   brokers: number;
@@ -81,6 +86,7 @@ export class DevCluster {
     }
     const natsUrl = o.nats ?? nats!.url;
     const controllers = Array.from({ length: Math.min(o.brokers, 3) }, (_, i) => i + 1).join(",");
+    const nodeArgs = (process.env[BROKER_NODE_ARGS_ENV] ?? "").split(" ").filter((a) => a.length > 0);
     const brokers: DevBroker[] = [];
     const c = new DevCluster(natsUrl, o.cluster, dir, ownDir, nats, brokers, say);
     try {
@@ -90,7 +96,7 @@ export class DevCluster {
         const fd = openSync(log, "a");
         const child = spawn(
           process.execPath,
-          [CLI_PATH, "broker", "--id", String(id), "--dir", join(dir, `broker-${id}`), "--controllers", controllers, "--nats", natsUrl, "--cluster", o.cluster, "--metrics-port", String(metricsPort)],
+          [...nodeArgs, CLI_PATH, "broker", "--id", String(id), "--dir", join(dir, `broker-${id}`), "--controllers", controllers, "--nats", natsUrl, "--cluster", o.cluster, "--metrics-port", String(metricsPort)],
           { stdio: ["pipe", fd, fd], detached: true, env: { ...process.env, [EXIT_WITH_PARENT_ENV]: "1", FLOTILLA_LOG_LEVEL: o.logLevel ?? process.env.FLOTILLA_LOG_LEVEL ?? "info" } },
         );
         closeSync(fd);
