@@ -9,6 +9,7 @@ import { MESSAGE_OVERHEAD_BYTES } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
 import { copyOut, fromRecordHeaders } from "./bytes.js";
 import type { ClientContext } from "./context.js";
+import type { ReplicaChoice } from "./replica-choice.js";
 import { retry } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 import type { FetchedRecord, FetchOptions, FetchResult } from "./types.js";
@@ -35,6 +36,7 @@ export function checkFetchOptions(o: FetchOptions): { offset: bigint; maxBytes: 
   if (!Number.isSafeInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 300_000) problems.push(`maxWaitMs ${String(maxWaitMs)} must be an integer in [0, 300000]`);
   if (!Number.isSafeInteger(minBytes) || minBytes < 0) problems.push(`minBytes ${String(minBytes)} must be an integer ≥ 0`);
   if (o?.consistency !== undefined && o.consistency !== "leader" && o.consistency !== "linearizable") problems.push(`consistency ${JSON.stringify(o.consistency)} must be "leader" or "linearizable"`);
+  if (o?.readFrom !== undefined && o.readFrom !== "leader" && o.readFrom !== "follower" && o.readFrom !== "any") problems.push(`readFrom ${JSON.stringify(o.readFrom)} must be "leader", "follower" or "any"`);
   if (problems.length > 0) {
     throw new FlotillaError(tp ? "INVALID_TOPIC" : "INVALID_REQUEST", `fetch: ${problems.join("; ")}`);
   }
@@ -54,21 +56,26 @@ export function recordsFrom(batches: Uint8Array, from: bigint): FetchedRecord[] 
   return out;
 }
 
-export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptions): Promise<FetchResult> {
+/** `replicas` picks the broker of a follower fetch (`readFrom` other than "leader"). */
+export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptions, replicas?: ReplicaChoice): Promise<FetchResult> {
   const { offset, maxBytes, maxWaitMs, minBytes } = checkFetchOptions(o);
   const cappedMax = Math.min(maxBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.fetchResponse);
-  const target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  let target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  const readFrom = replicas ? (o.readFrom ?? "leader") : "leader";
   const res = await retry(
-    () =>
-      rpc.call(
+    async () => {
+      const broker = await replicas?.choose(rpc, o.topic, o.partition, readFrom);
+      target = broker === undefined ? rpc.partitionTarget("fetch", o.topic, o.partition) : rpc.replicaFetchTarget(o.topic, o.partition, broker);
+      return rpc.call(
         "fetch",
         target,
         { topic: o.topic, partition: o.partition, offset, maxBytes: cappedMax, minBytes: Math.min(minBytes, cappedMax), maxWaitMs, consistency: o.consistency ?? "leader" },
         // A leader that died with the request never answers: retry soon rather than after the admin timeout.
         maxWaitMs + Math.min(ctx.requestTimeoutMs, FETCH_ANSWER_MARGIN_MS),
-      ),
+      );
+    },
     ctx.retry,
-    {},
+    { onRetry: () => replicas?.forget(o.topic) },
     ctx.env,
   );
   let records: FetchedRecord[];

@@ -28,6 +28,8 @@ export class FakeCluster implements Requester {
   readonly published: SeenRequest[] = [];
   /** topic → partition count. */
   readonly topics = new Map<string, number>();
+  /** Every partition's replicas in metadata answers (broker 1 leads). */
+  replicas = [1];
   /** "topic/partition" → accepted batches, stamped with their base offsets. */
   readonly logs = new Map<string, Uint8Array[]>();
   private readonly next = new Map<string, bigint>();
@@ -89,7 +91,7 @@ export class FakeCluster implements Requester {
           topics: names.map((topic) => {
             const n = this.topics.get(topic);
             if (n === undefined) return { topic, error: new FlotillaError("UNKNOWN_TOPIC").toWire(), partitions: [] };
-            return { topic, partitions: Array.from({ length: n }, (_, partition) => ({ partition, leader: 1, replicas: [1] })) };
+            return { topic, partitions: Array.from({ length: n }, (_, partition) => ({ partition, leader: 1, replicas: this.replicas })) };
           }),
         };
         return encodeResponse("metadata", res);

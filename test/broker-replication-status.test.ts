@@ -3,10 +3,12 @@
  * with fault control on. A follower whose Raft traffic is cut (its controller heartbeats still
  * flow, so it stays alive and unfenced) falls out of sync: `cluster describe` counts its partition
  * under-replicated and the leader's metrics show the follower's lag; healed, it is back in sync.
+ * Then follower fetch: a fetch served by a follower, with a read index from the leader.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { Flotilla } from "../client/index.js";
 import { encodeRecordBatch } from "../protocol/record-batch.js";
 import { subjects } from "../protocol/subjects.js";
 import type { Broker } from "../broker/server/index.js";
@@ -65,5 +67,26 @@ describe("broker - follower lag and under-replicated partitions", () => {
 
     await fault({ type: "reset" });
     await eventually("back in sync", async () => ((await client.admin("describeCluster", {})).underReplicated === 0 ? true : undefined), 30_000);
+  });
+
+  it("a follower serves a fetch with a read index from the leader: it sees the latest acknowledged record", async () => {
+    const flotilla = new Flotilla({ servers: env.server.url, cluster: CLUSTER, clientId: "follower-fetch" });
+    try {
+      const leader = (await client.admin("describeTopic", { topic: TOPIC })).description.partitions[0].leader!;
+      const last = await produce(100);
+      for (const readFrom of ["follower", "any"] as const) {
+        const r = await flotilla.fetch({ topic: TOPIC, partition: 0, offset: last.baseOffset, maxWaitMs: 0, readFrom });
+        assert.equal(r.records[0]?.value?.toString(), "r100", `readFrom ${readFrom} sees the record acknowledged just before`);
+        assert.equal(r.highWatermark, last.baseOffset + 1n);
+      }
+      const served = async (b: Broker): Promise<number> => {
+        const m = /flotilla_requests_total\{[^}]*type="replica_fetch",outcome="ok"[^}]*\} (\d+)/.exec(await b.metrics.registry.metrics());
+        return m ? Number(m[1]) : 0;
+      };
+      const byFollowers = await Promise.all(brokers.filter((b) => b.id !== leader).map(served));
+      assert.ok(byFollowers.reduce((a, b) => a + b, 0) >= 1, "a follower served it");
+    } finally {
+      await flotilla.disconnect();
+    }
   });
 });
