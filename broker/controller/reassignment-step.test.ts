@@ -94,7 +94,7 @@ test("reassignment step - a learner further behind than the slack holds up the v
 
 test("reassignment step - a learner that has acknowledged nothing is not caught up, even on a log shorter than the slack", () => {
   const g = new Group(2, [1, 2, 3]);
-  g.commit = 10;
+  g.commit = CATCH_UP_SLACK;
   g.learners = [4];
   assert.equal(nextReassignmentStep(g.view(), moving([1, 2, 3], [2, 3, 4])).action.type, "wait");
   g.matches.set(4, 1);

@@ -25,8 +25,11 @@ import type { ReassignmentPhase } from "./metadata-records.js";
  * image is behind.
  */
 
-/** A learner this many entries behind the commit index counts as caught up: the joint config's commits then wait for it only briefly. */
-export const CATCH_UP_SLACK = 64;
+/**
+ * A learner this many entries behind the commit index counts as caught up: the joint config's
+ * commits then wait for it only briefly. Few, because an entry may be a batch of a megabyte.
+ */
+export const CATCH_UP_SLACK = 8;
 
 /** The partition's group as its leader sees it. */
 export interface GroupView {
