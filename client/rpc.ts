@@ -41,6 +41,11 @@ export class Rpc {
     return { kind: "partition", subject: subjects.partition(this.cluster, topic, partition, op), what: `${op} ${op === "produce" ? "to" : "from"} ${topic}/${partition}` };
   }
 
+  /** The partition's replica on one broker, leader or follower (follower fetch). */
+  replicaFetchTarget(topic: string, partition: number, brokerId: number): RequestTarget {
+    return { kind: "partition", subject: subjects.replicaFetch(this.cluster, topic, partition, brokerId), what: `fetch from ${topic}/${partition} at broker ${brokerId}` };
+  }
+
   /** The coordinator of the groups in one `__consumer_offsets` partition (its leader). */
   coordinatorTarget(type: RequestType, offsetsPartition: number, what: string): RequestTarget {
     return { kind: "group", subject: subjects.group(this.cluster, offsetsPartition), what: `${type} of ${what}` };
