@@ -41,7 +41,8 @@ function options(argv: string[]): ChaosOptions | string {
     producers: (flags.get("producers") as number | undefined) ?? 3,
     ...(flags.has("dir") && { dir: flags.get("dir") as string }),
     logLevel: (flags.get("log-level") as string | undefined) ?? "info",
-    say: (line) => process.stderr.write(`${line}\n`),
+    // Timestamped (UTC), to line up with the brokers' logs.
+    say: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`),
   };
 }
 
