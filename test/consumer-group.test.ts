@@ -131,6 +131,11 @@ describe("consumer groups - joins, leaves and kills over real broker processes",
     child!.kill("SIGKILL");
     await produce(300);
     const afterMemberKill = await allConsumed("after the kill of a member");
+    const first = new Map<string, string>();
+    for (const x of seen) {
+      if (first.has(x.value)) assert.equal(first.get(x.value), "child", `${x.value} read twice, though not first by the killed member`);
+      else first.set(x.value, x.who);
+    }
     const admin = flotilla.admin();
     await admin.connect();
     const offsets = await admin.describeTopic(CONSUMER_OFFSETS_TOPIC);
