@@ -4,7 +4,7 @@
  * batches it accepted (with dedup by batch UUID and, per producer, sequences in order, as a broker
  * does: a new producer starts at 0, a new epoch at 0, otherwise each batch follows the last).
  */
-import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type ResponseOf } from "../protocol/requests.js";
+import { decodeRequest, decodeResponse, encodeErrorResponse, encodeResponse, type AnyRequest, type ResponseOf } from "../protocol/requests.js";
 import { FlotillaError } from "../protocol/errors.js";
 import { readBatchHeader, stampBatch } from "../protocol/record-batch.js";
 import type { Requester } from "./connection.js";
@@ -19,6 +19,9 @@ export interface SeenRequest {
 
 /** What a scripted step does to one request: answer normally, fail with a code, or a NATS error. */
 export type Fault = { error: FlotillaError } | { nats: "503" | "TIMEOUT" } | { hold: Promise<void> };
+
+/** The fake coordinator asks for heartbeats every 20 ms, so tests see many while a handler is held. */
+const FAKE_HEARTBEAT_MS = 20;
 
 export class FakeCluster implements Requester {
   maxPayload = 1 << 20;
@@ -36,6 +39,9 @@ export class FakeCluster implements Requester {
   private readonly dedup = new Map<string, bigint>();
   /** "topic/partition/producerId" → the producer's epoch and the sequence it must send next. */
   private readonly sequences = new Map<string, { epoch: number; next: number }>();
+  /** A fake coordinator of one member: it gets every partition of the topics it joined with. */
+  readonly committed = new Map<string, bigint>();
+  private groupTopics: string[] = [];
   /** Faults applied to the next matching requests, in order. */
   readonly faults: Array<{ type: AnyRequest["type"]; fault: Fault; applyAfter?: boolean }> = [];
   closed = false;
@@ -62,6 +68,10 @@ export class FakeCluster implements Requester {
     else if (f && !f.applyAfter) return this.inject(f.fault);
     const res = this.answer(req);
     if (f && f.applyAfter) return this.inject(f.fault); // the request took effect, the answer is lost
+    // A long poll with nothing to return waits a little, as a broker would (no busy loop of fetches).
+    if (req.type === "fetch" && req.request.maxWaitMs > 0 && decodeResponse("fetch", res).batches?.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(req.request.maxWaitMs, 20)));
+    }
     return res;
   }
 
@@ -79,6 +89,11 @@ export class FakeCluster implements Requester {
     if ("error" in fault) return encodeErrorResponse(fault.error);
     if ("nats" in fault) throw Object.assign(new Error(fault.nats === "503" ? "503" : "TIMEOUT"), { code: fault.nats });
     throw new Error("unreachable");
+  }
+
+  private groupAssignment() {
+    const assignment = this.groupTopics.map((topic) => ({ topic, partitions: Array.from({ length: this.topics.get(topic) ?? 0 }, (_, p) => p) }));
+    return { generation: 1, heartbeatIntervalMs: FAKE_HEARTBEAT_MS, assignment };
   }
 
   private answer(r: AnyRequest): Uint8Array {
@@ -155,6 +170,25 @@ export class FakeCluster implements Requester {
           partitions: 0,
           underReplicated: 0,
         });
+      case "joinGroup":
+        this.groupTopics = r.request.topics;
+        return encodeResponse("joinGroup", { memberId: "member-1", ...this.groupAssignment() });
+      case "heartbeat":
+        return encodeResponse("heartbeat", this.groupAssignment());
+      case "leaveGroup":
+        return encodeResponse("leaveGroup", {});
+      case "commitOffsets":
+        for (const o of r.request.offsets) this.committed.set(`${o.topic}/${o.partition}`, o.offset);
+        return encodeResponse("commitOffsets", {});
+      case "fetchOffsets": {
+        const offsets = (r.request.partitions ?? []).flatMap((tp) =>
+          tp.partitions.flatMap((partition) => {
+            const offset = this.committed.get(`${tp.topic}/${partition}`);
+            return offset === undefined ? [] : [{ topic: tp.topic, partition, offset }];
+          }),
+        );
+        return encodeResponse("fetchOffsets", { offsets });
+      }
       default:
         return encodeErrorResponse(new FlotillaError("INVALID_REQUEST", `fake cluster: ${r.type} not served`));
     }
