@@ -121,6 +121,8 @@ interface OpenBatch {
   bytes: number;
   timer: NodeJS.Timeout | undefined;
   result: Deferred<OffsetOf>;
+  /** Its linger is over, but the partition had no room to send: it closes when a slot frees. */
+  lingered: boolean;
 }
 
 /** A closed batch: bytes and UUID fixed for every attempt. */
@@ -312,13 +314,19 @@ export class Producer {
     q.numPartitions = numPartitions;
     if (q.open && q.open.bytes + size > maxBatch) this.close(q);
     if (!q.open) {
-      const open: OpenBatch = { records: [], bytes: RECORD_BATCH_HEADER_SIZE, timer: undefined, result: deferred() };
+      const open: OpenBatch = { records: [], bytes: RECORD_BATCH_HEADER_SIZE, timer: undefined, result: deferred(), lingered: false };
       // A batch can fail while the send that filled it still waits for budget to append more:
       // its failure reaches that send through Promise.all later, and must not count as unhandled now.
       open.result.promise.catch(() => undefined);
       q.open = open;
+      // As Kafka's accumulator does: a batch whose linger is over but that could not be sent yet
+      // keeps taking records until the window has room. Closing it at once would queue many small
+      // batches behind the in-flight ones, and at a steady rate the throughput would then be
+      // maxInFlight small batches per round trip.
       const linger = (): void => {
-        if (q.open === open) this.close(q);
+        if (q.open !== open) return;
+        if (this.canSend(q)) this.close(q);
+        else open.lingered = true;
       };
       const lingerMs = this.flushing > 0 ? 0 : this.config.lingerMs;
       open.timer = lingerMs === 0 ? undefined : setTimeout(linger, lingerMs);
@@ -371,6 +379,12 @@ export class Producer {
       const settled = this.sendBatch(q, batch, previous);
       q.lastSettled = settled;
     }
+    if (q.open?.lingered && this.canSend(q)) this.close(q);
+  }
+
+  /** Whether a batch closed now would be sent at once. */
+  private canSend(q: PartitionQueue): boolean {
+    return q.ready.length === 0 && q.inFlight < this.config.maxInFlight && q.retrying === 0;
   }
 
   private async sendBatch(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>): Promise<void> {
