@@ -20,6 +20,11 @@ import type { WorkloadOptions } from "./workload-options.js";
 const NODES = 3;
 const LOOPBACK = "127.0.0.1";
 const READY_TIMEOUT_MS = 30_000;
+/**
+ * How long a publish waits for its ack. A benchmark pushed past what the cluster sustains must see
+ * the latency grow, not fail (nats.js's default is 5 s).
+ */
+const PUBLISH_TIMEOUT_MS = 120_000;
 
 /** nats-server on PATH or where Debian puts it (`flotilla dev` installs it when missing). */
 async function natsServerBinary(): Promise<string> {
@@ -160,7 +165,7 @@ export class JetStreamSystem implements BenchSystem {
 
   async producer(): Promise<BenchProducer> {
     const nc = await connect({ servers: this.cluster.urls });
-    return new JetStreamProducer(nc, nc.jetstream(), this.o.idempotent);
+    return new JetStreamProducer(nc, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), this.o.idempotent);
   }
 
   async read(partition: number, onValues: (values: Uint8Array[]) => void, until: AbortSignal): Promise<void> {
