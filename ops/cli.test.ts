@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { Readable } from "node:stream";
 import { FlotillaError } from "../protocol/errors.js";
 import { FakeCluster } from "../client/test-support.js";
@@ -176,6 +179,23 @@ test("cli - dev --embedded runs every broker in this process, shows their metric
   assert.equal(consumed.length, 5);
   assert.match(err, /stopping the brokers/);
   assert.equal(existsSync(info.dir), false, "the temporary directory is removed");
+});
+
+test("cli - flotilla dev --embedded as a process: SIGINT stops it, it exits 0 and removes its directory", async () => {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("./cli.js", import.meta.url)), "dev", "--embedded", "--brokers", "1", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once("line", resolve));
+  const info = JSON.parse(line) as { nats: null; dir: string; demo: { produced: unknown[] } };
+  assert.equal(info.nats, null);
+  assert.equal(info.demo.produced.length, 5);
+  child.kill("SIGINT");
+  // A guard, not a measurement: a process held open by a forgotten handle would never exit.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  assert.equal(await exited, 0, err);
+  clearTimeout(guard);
+  assert.equal(existsSync(info.dir), false);
 });
 
 test("cli - dev --embedded refuses --nats: there is no NATS in embedded mode", async () => {

@@ -760,7 +760,7 @@ async function runEmbeddedDev(ctx: Ctx): Promise<number> {
     const { cluster, dir } = dev.cluster;
     print(
       ctx,
-      { embedded: true, cluster, dir, log: dev.log, controllerLeader: dev.controllerLeader, brokers: dev.brokers.map((b) => ({ id: b.id, metricsPort: b.metricsPort, metrics: b.metricsUrl })), demo },
+      { embedded: true, nats: null, cluster, dir, log: dev.log, controllerLeader: dev.controllerLeader, brokers: dev.brokers.map((b) => ({ id: b.id, metricsPort: b.metricsPort, metrics: b.metricsUrl })), demo },
       [
         `embedded cluster "${cluster}": ${n} broker${n === 1 ? "" : "s"} in this process, controller leader: broker ${dev.controllerLeader}, data in ${dir}, logs in ${dev.log}`,
         ...dev.brokers.map((b) => `broker ${b.id}: metrics ${b.metricsUrl}`),

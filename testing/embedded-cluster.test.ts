@@ -88,6 +88,40 @@ describe("embedded cluster - an application's test", () => {
     }
   });
 
+  it("a partition leader cut off from its followers: produce goes on at a new leader, every acknowledged record once, in order", async () => {
+    const cluster = await startEmbeddedCluster();
+    try {
+      const flotilla = cluster.flotilla();
+      const admin = flotilla.admin();
+      await admin.connect();
+      await admin.createTopic({ topic: "split", partitions: 1, replicationFactor: 3 });
+      const producer = flotilla.producer({ lingerMs: 1 });
+      await producer.connect();
+      const send = async (values: string[]): Promise<bigint[]> => (await producer.send({ topic: "split", messages: values.map((value) => ({ value })) })).map((a) => a.offset);
+      assert.deepEqual(await send(["a", "b", "c"]), [0n, 1n, 2n]);
+      const leaderOf = (): number | undefined => cluster.brokers.find((b) => b.replicaStatus().some((r) => r.topic === "split" && r.role === "leader"))?.id;
+      const old = leaderOf()!;
+      cluster.faults.partition([old], [1, 2, 3].filter((id) => id !== old));
+
+      // The old leader loses its quorum and steps down; the client retries until the new one answers.
+      assert.deepEqual(await send(["d", "e"]), [3n, 4n]);
+      assert.notEqual(leaderOf(), old);
+      cluster.faults.reset();
+      const batch = await flotilla.fetch({ topic: "split", partition: 0, offset: 0n, maxWaitMs: 100 });
+      assert.deepEqual(batch.records.map((r) => [r.offset, r.value?.toString()]), [
+        [0n, "a"],
+        [1n, "b"],
+        [2n, "c"],
+        [3n, "d"],
+        [4n, "e"],
+      ]);
+      await producer.disconnect();
+      await admin.disconnect();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it("refuses a cluster of no brokers with a typed error", async () => {
     await assert.rejects(startEmbeddedCluster({ brokers: 0 }), (e) => e instanceof FlotillaError && e.code === "INVALID_CONFIG");
   });

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { Broker, type BrokerOptions } from "../broker/server/index.js";
-import { InProcessBusHub, InProcessNetwork, type InProcessBus } from "../broker/transport/index.js";
+import { FaultyTransport, InProcessBusHub, InProcessNetwork, NetworkFaults, type InProcessBus } from "../broker/transport/index.js";
 import { DEFAULT_CLUSTER, Flotilla, FlotillaError, type FlotillaConfig } from "../client/index.js";
 
 export interface EmbeddedClusterOptions {
@@ -41,6 +41,12 @@ export interface EmbeddedCluster {
   readonly dir: string;
   /** The brokers, by id order (id = index + 1). */
   readonly brokers: readonly Broker[];
+  /**
+   * The Raft network's faults, off until set: `faults.partition([1], [2, 3])` cuts broker 1's Raft
+   * links to 2 and 3 (client requests still reach it, as when NATS bridges a split), `faults.set({
+   * dropRate, duplicateRate, delayMs })` degrades every link, `faults.reset()` heals all.
+   */
+  readonly faults: NetworkFaults;
   /** A client of this cluster: the library's Flotilla, connected over the in-process bus. */
   flotilla(config?: EmbeddedClientConfig): Flotilla;
   /** Stops every broker and closes every client connection; removes the directory if it was temporary. Idempotent. */
@@ -66,6 +72,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
   await mkdir(dir, { recursive: true });
   const hub = new InProcessBusHub();
   const network = new InProcessNetwork({ logger });
+  const faults = new NetworkFaults();
   const clientBuses = new Set<InProcessBus>();
   const controllers = Array.from({ length: Math.min(n, 3) }, (_, i) => i + 1);
   const started = await Promise.allSettled(
@@ -79,7 +86,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
         cluster,
         logger,
         ...(options.metrics && { metricsPort: 0 }),
-        network: { bus: hub.connect(), transport: network.connect(i + 1) },
+        network: { bus: hub.connect(), transport: new FaultyTransport(network.connect(i + 1), faults) },
       }),
     ),
   );
@@ -106,6 +113,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
     cluster,
     dir,
     brokers,
+    faults,
     flotilla: (config = {}) =>
       new Flotilla({
         ...config,

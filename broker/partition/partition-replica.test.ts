@@ -408,6 +408,26 @@ test("partition - a truncated uncommitted entry's produce is rejected, never ack
   );
 });
 
+test("partition - a fetch past the high watermark waits while within the log (a new leader's lag), and a cut-off leader never calls it out of range", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  await leader.produce({ batch: batch("base"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(3n);
+  c.faults.partition([leader.id], [...c.brokers.keys()].filter((id) => id !== leader.id));
+  await leader.produce({ batch: batch("uncommitted"), batchId: randomBytes(16), acks: "leader" });
+  assert.equal(leader.status().logEndOffset, 6n);
+  const waited = await leader.fetch({ offset: 6n, maxBytes: 1 << 20, maxWaitMs: 50 });
+  assert.deepEqual({ hw: waited.highWatermark, bytes: waited.batches.length }, { hw: 3n, bytes: 0 });
+  // Past its log's end, a leader cut off from its group cannot prove it still leads: retriable.
+  await assert.rejects(leader.fetch({ offset: 7n, maxBytes: 1 << 20, maxWaitMs: 0 }), (e: unknown) => code(e) === "TIMEOUT" || code(e) === "NOT_LEADER");
+  c.faults.heal();
+  const current = await c.leader();
+  await c.converge(3n);
+  const end = current.status().logEndOffset;
+  await assert.rejects(current.fetch({ offset: end + 1n, maxBytes: 1 << 20, maxWaitMs: 0 }), (e: unknown) => code(e) === "OFFSET_OUT_OF_RANGE");
+});
+
 test("partition - a replica whose log was lost does not vote until it has caught up", async (t) => {
   const c = new Cluster(t);
   await c.startAll();

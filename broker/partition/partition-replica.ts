@@ -497,9 +497,12 @@ export class PartitionReplica {
   // ------------------------------------------------------------------ fetch
 
   /**
-   * Raw batches from `offset` up to the high watermark. Offsets below the log start or above the
-   * high watermark are OFFSET_OUT_OF_RANGE; at the high watermark the call long-polls up to
-   * `maxWaitMs` for `minBytes`. The tail is served from memory, older data from the segment files.
+   * Raw batches from `offset` up to the high watermark. Offsets below the log start or past the
+   * log's end (once a read index has confirmed this replica still leads) are OFFSET_OUT_OF_RANGE;
+   * from the high watermark to the log's end the call long-polls
+   * up to `maxWaitMs` for `minBytes`. (A new leader's high watermark lags its predecessor's until
+   * its no-op commits, while a reader may already be past it: that reader must wait, not be told
+   * its offset does not exist.) The tail is served from memory, older data from the segment files.
    */
   async fetch(req: FetchRequest): Promise<FetchResult> {
     this.checkUsable();
@@ -507,13 +510,23 @@ export class PartitionReplica {
     const minBytes = req.minBytes ?? 1;
     const offset = Number(req.offset);
     const deadline = Date.now() + req.maxWaitMs;
-    if (this.o.linearizableFetch) await this.readIndex(Math.max(req.maxWaitMs, 1000));
+    let confirmed = this.o.linearizableFetch;
+    if (confirmed) await this.readIndex(Math.max(req.maxWaitMs, 1000));
     for (;;) {
       this.checkUsable();
       const hw = this.hw;
       const start = Number(this.log.logStartOffset);
-      if (offset < start || offset > hw) {
-        throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${hw}] (log start, high watermark)`);
+      const end = Math.max(hw, this.tail.endOffset);
+      if (offset > end && !confirmed) {
+        // A deposed leader that has not noticed yet (cut off from its group, still subscribed)
+        // may hold a shorter log than a reader has already read: it must not tell that reader
+        // its offset does not exist. A read index round proves leadership (or fails retriably).
+        await this.readIndex(Math.max(req.maxWaitMs, 1000));
+        confirmed = true;
+        continue;
+      }
+      if (offset < start || offset > end) {
+        throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${end}] (log start, log end)`);
       }
       const batches = offset < hw ? await this.readBatches(offset, req.maxBytes, hw) : Buffer.alloc(0);
       const left = deadline - Date.now();

@@ -59,8 +59,9 @@ export async function answerAdminWrite(req: AnyRequest, ctx: ControllerAdminCont
       // The new leader becomes the preferred one too, or leadership would drift back to the old.
       const records = state?.replicas[0] === to ? [] : [planPreferredLeader(ctx.image, topic, partition, to)];
       const appliedIndex = await proposeAll(ctx, records);
-      const leader = ctx.leaderOf(topic, partition);
-      if (leader !== undefined && leader !== to) ctx.orderMove(leader, [topic, partition, to]);
+      // The leader as heartbeats report it can be a moment stale (right after a move it may even
+      // be `to`), so every other replica gets the order: only the one leading when it arrives acts.
+      for (const r of state?.replicas ?? []) if (r !== to) ctx.orderMove(r, [topic, partition, to]);
       return answer("transferLeader", {}, appliedIndex);
     }
     case "rebalanceLeaders": {

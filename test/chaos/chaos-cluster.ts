@@ -21,10 +21,13 @@ const FAULT_REPLY_TIMEOUT_MS = 3000;
 interface BrokerProcess {
   child: ChildProcess;
   exited: Promise<void>;
-  /** Set by the nemesis before it kills: the exit is expected. */
-  killing: boolean;
+  /** Set before the nemesis kills (any exit is expected) or stops it (a clean exit, 0, is expected). */
+  stopping: "kill" | "term" | undefined;
   paused: boolean;
 }
+
+/** How long a SIGTERM-ed broker gets to hand off and exit before it counts as hung and is killed. */
+const GRACEFUL_STOP_MS = 20_000;
 
 export class ChaosCluster {
   private readonly processes = new Map<number, BrokerProcess>();
@@ -70,10 +73,11 @@ export class ChaosCluster {
     const args = [CLI_PATH, "broker", "--id", String(id), "--dir", join(this.dir, `broker-${id}`), "--controllers", this.controllers.join(","), "--nats", this.nats.url, "--cluster", this.cluster, "--fault-control"];
     const child = spawn(process.execPath, args, { stdio: ["pipe", fd, fd], env: { ...process.env, [EXIT_WITH_PARENT_ENV]: "1", FLOTILLA_LOG_LEVEL: this.logLevel } });
     closeSync(fd);
-    const p: BrokerProcess = { child, killing: false, paused: false, exited: Promise.resolve() };
+    const p: BrokerProcess = { child, stopping: undefined, paused: false, exited: Promise.resolve() };
     p.exited = new Promise((resolve) =>
       child.once("exit", (code, signal) => {
-        if (!p.killing && !this.stopping) this.crashes.push(`broker ${id} exited by itself (${signal ?? `code ${code}`}); see ${log}`);
+        if (p.stopping === "term" && code !== 0) this.crashes.push(`broker ${id} did not stop cleanly after SIGTERM (${signal ?? `code ${code}`}); see ${log}`);
+        else if (p.stopping === undefined && !this.stopping) this.crashes.push(`broker ${id} exited by itself (${signal ?? `code ${code}`}); see ${log}`);
         resolve();
       }),
     );
@@ -83,10 +87,24 @@ export class ChaosCluster {
   async kill(id: number): Promise<void> {
     const p = this.processes.get(id);
     if (!p || !this.isRunning(id)) return;
-    p.killing = true;
+    p.stopping = "kill";
     p.child.kill("SIGKILL");
     await p.exited;
     p.paused = false;
+  }
+
+  /** SIGTERM: the broker hands its leaderships away and exits 0 (a hang or another exit is a crash). */
+  async stopGracefully(id: number): Promise<void> {
+    const p = this.processes.get(id);
+    if (!p || !this.isRunning(id) || p.paused) return;
+    p.stopping = "term";
+    p.child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      this.crashes.push(`broker ${id} was still running ${GRACEFUL_STOP_MS} ms after SIGTERM`);
+      p.child.kill("SIGKILL");
+    }, GRACEFUL_STOP_MS);
+    await p.exited;
+    clearTimeout(timer);
   }
 
   pause(id: number): void {

@@ -58,3 +58,14 @@ test("chaos history - readers jumping ahead and holes in the final log count as 
   h.groupSkipped(2, "partition 0 offsets 8-9");
   assert.equal(h.check(new Map()).groupSkipped, 2);
 });
+
+test("chaos history - final reads through different leaders must end at the same high watermark", () => {
+  const h = new History();
+  h.observeFinal(0, log("a", "b", "c"), 1);
+  h.observeFinal(0, log("a", "b", "c"), 2);
+  assert.equal(h.check(new Map([[0, log("a", "b", "c")]])).divergent, 0);
+  h.observeFinal(0, log("a"), 3);
+  const r = h.check(new Map([[0, log("a", "b", "c")]]));
+  assert.equal(r.divergent, 2);
+  assert.match(r.examples.join("\n"), /read to 3 led by broker 1, to 1 led by broker 3/);
+});

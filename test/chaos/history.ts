@@ -49,6 +49,8 @@ export class History {
   /** partition → offset → the first value read there. */
   private readonly seen = new Map<number, Map<bigint, string>>();
   private readonly divergentOffsets = new Set<string>();
+  /** partition → the high watermark of its first final read, and who led it. */
+  private readonly finalEnds = new Map<number, { end: bigint; leader: number }>();
   private skippedCount = 0;
   private groupSkippedCount = 0;
   readonly examples: string[] = [];
@@ -71,6 +73,24 @@ export class History {
       this.divergentOffsets.add(`${partition}/${offset}`);
       this.example(`divergent: partition ${partition} offset ${offset} read as ${earlier} and, by ${reader}, as ${value}`);
     }
+  }
+
+  /**
+   * A full linearizable read of a partition at the end, through `leader`. With the load stopped,
+   * every leader must return the same records up to the same high watermark: the offsets one read
+   * has and another lacks count as divergent.
+   */
+  observeFinal(partition: number, read: FinalRead, leader: number): void {
+    for (const r of read.records) this.observe(partition, r.offset, r.value, `the final read led by broker ${leader}`);
+    const earlier = this.finalEnds.get(partition);
+    if (earlier === undefined) {
+      this.finalEnds.set(partition, { end: read.highWatermark, leader });
+      return;
+    }
+    if (earlier.end === read.highWatermark) return;
+    const [lo, hi] = earlier.end < read.highWatermark ? [earlier.end, read.highWatermark] : [read.highWatermark, earlier.end];
+    for (let o = lo; o < hi; o++) this.divergentOffsets.add(`${partition}/${o}`);
+    this.example(`divergent: partition ${partition} read to ${earlier.end} led by broker ${earlier.leader}, to ${read.highWatermark} led by broker ${leader}`);
   }
 
   /** A live reader at `expected` got `got` next: anything in between was jumped over. */

@@ -4,11 +4,13 @@
  *
  * Faults (the key is the name counted in the report):
  * - kill: kill -9 a broker, restart it after a while (its disk as the kill left it);
+ * - restart: SIGTERM a broker (it hands its leaderships away and must exit 0), start it again;
  * - pause: SIGSTOP a broker for longer than an election timeout, then SIGCONT;
  * - isolate: cut one broker's Raft traffic from every other broker, both ways;
  * - split: cut the brokers into two random sides;
  * - oneWay: one broker can still hear the others but not reach them (or the reverse);
- * - degrade: every broker loses, duplicates and delays some of its Raft messages.
+ * - degrade: every broker loses, duplicates and delays some of its Raft messages;
+ * - transferLeader, rebalance, reassign, cancelReassign: an operator's moves (operator-moves.ts).
  * The broker hit is the leader of a random partition, the controller leader, or any broker.
  *
  * The schedule is the seed's; what the cluster does meanwhile depends on timing, so a seed replays
@@ -17,18 +19,25 @@
 import type { Admin } from "../../client/index.js";
 import { Rng } from "../../broker/sim/rng.js";
 import type { ChaosCluster } from "./chaos-cluster.js";
+import type { OperatorMove, OperatorMoves } from "./operator-moves.js";
 
-export const FAULT_KINDS = ["kill", "pause", "isolate", "split", "oneWay", "degrade"] as const;
+export const FAULT_KINDS = ["kill", "restart", "pause", "isolate", "split", "oneWay", "degrade", "transferLeader", "rebalance", "reassign", "cancelReassign"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Timing of the faults, in ms. An election takes 1-2 s with the broker defaults (100 ms ticks, 10-20 ticks). */
 const HOLD_MS: Record<FaultKind, [number, number]> = {
   kill: [500, 4000],
+  restart: [0, 2000],
   pause: [2500, 5000],
   isolate: [2000, 6000],
   split: [2000, 6000],
   oneWay: [2000, 5000],
   degrade: [3000, 6000],
+  // How long an operator's move runs alone before the next fault hits it.
+  transferLeader: [500, 2000],
+  rebalance: [500, 2000],
+  reassign: [1000, 4000],
+  cancelReassign: [500, 2000],
 };
 const CALM_MS: [number, number] = [500, 1500];
 const HEAL_ATTEMPTS = 5;
@@ -44,6 +53,7 @@ export class Nemesis {
     seed: number,
     private readonly cluster: ChaosCluster,
     private readonly admin: Admin,
+    private readonly operator: OperatorMoves,
     private readonly topic: string,
     private readonly say: (line: string) => void,
   ) {
@@ -60,8 +70,15 @@ export class Nemesis {
       const kind = this.rng.pick(FAULT_KINDS);
       const hold = this.rng.range(...HOLD_MS[kind]);
       const target = await this.target();
-      this.counts[kind] = (this.counts[kind] ?? 0) + 1;
-      await this.inject(kind, target, hold);
+      const draws = { partition: this.rng.float(), replica: this.rng.float(), brokers: this.rng.shuffle([...this.cluster.ids]) };
+      let done: string = kind;
+      if (kind === "transferLeader" || kind === "rebalance" || kind === "reassign" || kind === "cancelReassign") {
+        done = await this.operator.act(kind, draws);
+        await sleep(hold);
+      } else {
+        await this.inject(kind, target, hold);
+      }
+      this.counts[done] = (this.counts[done] ?? 0) + 1;
       await sleep(this.rng.range(...CALM_MS));
     }
   }
@@ -70,15 +87,16 @@ export class Nemesis {
     this.stopped = true;
   }
 
-  private async inject(kind: FaultKind, target: number, hold: number): Promise<void> {
+  private async inject(kind: Exclude<FaultKind, OperatorMove>, target: number, hold: number): Promise<void> {
     const c = this.cluster;
     const others = c.ids.filter((id) => id !== target);
     switch (kind) {
       case "kill":
-        this.say(`nemesis: kill -9 broker ${target}, restart in ${hold} ms`);
-        await c.kill(target);
+      case "restart":
+        this.say(`nemesis: ${kind === "kill" ? "kill -9" : "graceful stop of"} broker ${target}, start it again in ${hold} ms`);
+        await (kind === "kill" ? c.kill(target) : c.stopGracefully(target));
         await sleep(hold);
-        c.startBroker(target);
+        if (!c.isRunning(target)) c.startBroker(target);
         return;
       case "pause":
         this.say(`nemesis: pause broker ${target} for ${hold} ms`);

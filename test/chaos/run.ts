@@ -21,6 +21,7 @@ import type { Admin, Flotilla } from "../../client/index.js";
 import { ChaosCluster } from "./chaos-cluster.js";
 import { History, type CheckResult, type FinalRead } from "./history.js";
 import { Nemesis } from "./nemesis.js";
+import { OperatorMoves } from "./operator-moves.js";
 import { chaosClient, Workload } from "./workload.js";
 
 export interface ChaosOptions {
@@ -46,6 +47,8 @@ export interface ChaosReport extends Omit<CheckResult, "examples"> {
   acked: number;
   /** Messages whose send failed after the client's retries: may or may not be in the log. */
   unacked: number;
+  /** Operator moves (leader transfers, reassignments) the cluster refused or did not finish in time. */
+  operatorFailures: number;
   /** Broker processes that exited without being killed. */
   crashes: number;
   /** Why the run could not reach a verdict, if it could not. */
@@ -105,6 +108,26 @@ async function readBack(client: Flotilla, partition: number): Promise<FinalRead>
   }
 }
 
+/**
+ * Reads a whole partition once through each of its replicas as leader (moved there with a leader
+ * transfer; a replica that cannot be made leader is said and skipped). Returns the last read.
+ */
+async function readLedByEach(admin: Admin, client: Flotilla, history: History, partition: number, say: (line: string) => void): Promise<FinalRead> {
+  const { replicas } = (await admin.describeTopic(TOPIC)).partitions[partition];
+  let last: FinalRead | undefined;
+  for (const leader of replicas) {
+    try {
+      await admin.transferLeader({ topic: TOPIC, partition, to: leader });
+    } catch (e) {
+      say(`chaos: could not make broker ${leader} lead ${TOPIC}/${partition} for the final read: ${(e as Error).message}`);
+      continue;
+    }
+    last = await readBack(client, partition);
+    history.observeFinal(partition, last, leader);
+  }
+  return last ?? (await readBack(client, partition));
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), "flotilla-chaos-")));
@@ -114,6 +137,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let error: string | undefined;
   let nemesis: Nemesis | undefined;
   let workload: Workload | undefined;
+  let operator: OperatorMoves | undefined;
   o.say(`chaos: seed ${o.seed}, ${o.minutes} min, ${o.brokers} brokers, ${o.partitions} partitions; data and broker logs in ${dir}`);
   const cluster = await ChaosCluster.start({ brokers: o.brokers, dir, cluster: "chaos", logLevel: o.logLevel });
   const client = chaosClient({ natsUrl: cluster.nats.url, cluster: cluster.cluster }, "chaos-nemesis");
@@ -133,7 +157,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await workload.start();
     await until("the first acknowledgements", READY_TIMEOUT_MS, async () => (history.acked > 0 ? true : undefined));
 
-    nemesis = new Nemesis(o.seed, cluster, admin, TOPIC, o.say);
+    operator = new OperatorMoves(admin, TOPIC, REPLICATION_FACTOR, o.say);
+    nemesis = new Nemesis(o.seed, cluster, admin, operator, TOPIC, o.say);
     const w = workload;
     const n = nemesis;
     progress = setInterval(() => {
@@ -145,13 +170,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     o.say("chaos: healing the cluster");
     await cluster.heal();
     await until("the cluster whole again after the faults", READY_TIMEOUT_MS, () => whole(admin, o.brokers, TOPIC));
+    await operator.settle(READY_TIMEOUT_MS);
     const ackedAtHeal = history.acked;
     await until("acknowledgements after the heal", READY_TIMEOUT_MS, async () => (history.acked >= ackedAtHeal + 100 ? true : undefined));
     await workload.stop();
 
-    o.say("chaos: reading every partition back");
+    o.say("chaos: reading every partition back, led by each of its replicas in turn");
     const finals = new Map<number, FinalRead>();
-    for (let p = 0; p < o.partitions; p++) finals.set(p, await readBack(client, p));
+    for (let p = 0; p < o.partitions; p++) finals.set(p, await readLedByEach(admin, client, history, p, o.say));
     check = history.check(finals);
   } catch (e) {
     error = (e as Error).message;
@@ -172,6 +198,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     faultCount: nemesis?.total ?? 0,
     acked: history.acked,
     unacked: workload?.unacked ?? 0,
+    operatorFailures: operator?.failures ?? 0,
     ...check,
     crashes: cluster.crashes.length,
     ...(error !== undefined && { error }),
