@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { Broker, type BrokerOptions } from "../broker/server/index.js";
 import { FaultyTransport, InProcessBusHub, InProcessNetwork, NetworkFaults, type InProcessBus } from "../broker/transport/index.js";
-import { DEFAULT_CLUSTER, Flotilla, FlotillaError, type FlotillaConfig } from "../client/index.js";
+import { DEFAULT_CLUSTER, Flotilla, FlotillaConnectionError, FlotillaError, type FlotillaConfig } from "../client/index.js";
+import { clusterNameProblem } from "../protocol/subjects.js";
 
 export interface EmbeddedClusterOptions {
   /** How many brokers. Default 3; brokers 1..min(N, 3) are the controllers. */
@@ -64,8 +65,15 @@ export const EMBEDDED_BROKER_DEFAULTS = { tickMs: 25, heartbeatMs: 100 } as cons
 
 export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {}): Promise<EmbeddedCluster> {
   const n = options.brokers ?? 3;
-  if (!Number.isSafeInteger(n) || n < 1) throw new FlotillaError("INVALID_CONFIG", `startEmbeddedCluster: brokers ${String(n)} must be an integer ≥ 1`);
   const cluster = options.cluster ?? DEFAULT_CLUSTER;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const problems: string[] = [];
+  if (!Number.isSafeInteger(n) || n < 1) problems.push(`brokers ${String(n)} must be an integer ≥ 1`);
+  const cp = typeof cluster === "string" ? clusterNameProblem(cluster) : "cluster must be a string";
+  if (cp) problems.push(cp);
+  if (options.dir !== undefined && (typeof options.dir !== "string" || options.dir.length === 0)) problems.push("dir must be a non-empty path");
+  if (!Number.isSafeInteger(readyTimeoutMs) || readyTimeoutMs < 1) problems.push(`readyTimeoutMs ${String(readyTimeoutMs)} must be an integer ≥ 1`);
+  if (problems.length > 0) throw new FlotillaError("INVALID_CONFIG", `startEmbeddedCluster: ${problems.join("; ")}`);
   const logger = options.logger ?? pino({ level: "silent" });
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "flotilla-embedded-")));
@@ -104,7 +112,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
   const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
   try {
     if (failed) throw failed.reason;
-    await waitReady(brokers, options.readyTimeoutMs ?? 30_000);
+    await waitReady(brokers, readyTimeoutMs);
   } catch (e) {
     await stop();
     throw e;
@@ -119,6 +127,7 @@ export async function startEmbeddedCluster(options: EmbeddedClusterOptions = {})
         ...config,
         cluster,
         connect: async () => {
+          if (stopping) throw new FlotillaConnectionError(`embedded cluster "${cluster}" is stopped; start another with startEmbeddedCluster()`);
           const bus = hub.connect();
           clientBuses.add(bus);
           return bus;
