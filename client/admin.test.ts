@@ -60,6 +60,20 @@ test("fetch - records from an offset, decoded client side, with headers and time
   assert.ok(c.closed);
 });
 
+test("fetch - no responders on a partition that does not exist is INVALID_PARTITION or UNKNOWN_TOPIC at once, not NO_LEADER after the retries", async () => {
+  const c = new FakeCluster({ t: 2 });
+  for (let i = 0; i < 3; i++) c.fail("fetch", { nats: "503" });
+  const f = fakeFlotilla(c);
+  await assert.rejects(f.fetch({ topic: "t", partition: 5, offset: 0n }), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_PARTITION" && /2 partitions \(0..1\)/.test(e.message));
+  await assert.rejects(f.fetch({ topic: "nope", partition: 0, offset: 0n }), (e: unknown) => e instanceof FlotillaError && e.code === "UNKNOWN_TOPIC");
+  assert.equal(c.count("fetch"), 2, "one fetch each, no retries");
+  // A partition that exists but has no leader for a moment is retried and then served.
+  const r = await f.fetch({ topic: "t", partition: 1, offset: 0n });
+  assert.equal(r.highWatermark, 0n);
+  assert.equal(c.count("fetch"), 4);
+  await f.disconnect();
+});
+
 test("fetch - recordsFrom skips records before the offset inside a batch", () => {
   const a = encodeRecordBatch([{ key: null, value: Buffer.from("a") }, { key: null, value: Buffer.from("b") }], { baseOffset: 10n });
   const b = encodeRecordBatch([{ key: null, value: Buffer.from("c") }], { baseOffset: 12n });

@@ -9,6 +9,7 @@ import { MESSAGE_OVERHEAD_BYTES } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
 import { copyOut, fromRecordHeaders } from "./bytes.js";
 import type { ClientContext } from "./context.js";
+import { MetadataCache } from "./metadata.js";
 import { retry } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 import type { FetchedRecord, FetchOptions, FetchResult } from "./types.js";
@@ -58,17 +59,28 @@ export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptio
   const { offset, maxBytes, maxWaitMs, minBytes } = checkFetchOptions(o);
   const cappedMax = Math.min(maxBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.fetchResponse);
   const target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  let existenceChecked = false;
   const res = await retry(
-    () =>
-      rpc.call(
-        "fetch",
-        target,
-        { topic: o.topic, partition: o.partition, offset, maxBytes: cappedMax, minBytes: Math.min(minBytes, cappedMax), maxWaitMs, consistency: o.consistency ?? "leader" },
-        // A leader that died with the request never answers: retry soon rather than after the admin timeout.
-        maxWaitMs + Math.min(ctx.requestTimeoutMs, FETCH_ANSWER_MARGIN_MS),
-      ),
+    async () => {
+      try {
+        return await rpc.call(
+          "fetch",
+          target,
+          { topic: o.topic, partition: o.partition, offset, maxBytes: cappedMax, minBytes: Math.min(minBytes, cappedMax), maxWaitMs, consistency: o.consistency ?? "leader" },
+          // A leader that died with the request never answers: retry soon rather than after the admin timeout.
+          maxWaitMs + Math.min(ctx.requestTimeoutMs, FETCH_ANSWER_MARGIN_MS),
+        );
+      } catch (e) {
+        if (!existenceChecked && e instanceof FlotillaError && e.code === "NO_LEADER") {
+          existenceChecked = true;
+          await checkPartitionExists(ctx, rpc, o.topic, o.partition);
+        }
+        throw e;
+      }
+    },
     ctx.retry,
-    {},
+    // The metadata lookup already retried a topic that may be moments old.
+    { retriable: (e) => e.code !== "UNKNOWN_TOPIC" },
     ctx.env,
   );
   let records: FetchedRecord[];
@@ -78,4 +90,16 @@ export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptio
     throw new FlotillaError("CORRUPT_BATCH", `${target.what}: the response holds a batch that does not decode: ${(e as Error).message}`, { cause: e });
   }
   return { highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, records };
+}
+
+/**
+ * Nobody answering on a partition's subject means either that no replica leads it right now or
+ * that there is no such partition. Retrying the second for half a minute and then calling it
+ * NO_LEADER would mislead, so the first "no responders" asks the metadata which it is.
+ */
+async function checkPartitionExists(ctx: ClientContext, rpc: Rpc, topic: string, partition: number): Promise<void> {
+  const partitions = await new MetadataCache(() => rpc, ctx.requestTimeoutMs, undefined, ctx.env).partitions(topic);
+  if (partition >= partitions) {
+    throw new FlotillaError("INVALID_PARTITION", `fetch from ${topic}/${partition}: the topic has ${partitions} partition${partitions === 1 ? "" : "s"} (0..${partitions - 1})`);
+  }
 }

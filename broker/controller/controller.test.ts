@@ -142,6 +142,17 @@ test("controller - a reassignment can be cancelled; a stale report about it is i
   assert.equal(verifyReassignment(log.image, { version: 1, partitions: [{ topic: "t", partition: 0, replicas: target }] }).partitions[0].status, "notStarted");
 });
 
+test("controller - a reassignment whose group is switching voters can no longer be cancelled", () => {
+  const log = new TestLog().brokers([1, 2, 3]);
+  log.ok(planCreateTopic(log.image, { topic: "t", partitions: 1, replicationFactor: 2 }, T1));
+  const replicas = log.image.topic("t")?.partitions[0].replicas as number[];
+  log.ok(planExecuteReassignment(log.image, { version: 1, partitions: [{ topic: "t", partition: 0, replicas: [6 - replicas[0] - replicas[1], replicas[0]] }] })[0]);
+  log.ok(planReassignmentReport(log.image, { topic: "t", topicId: T1, partition: 0, step: "caughtUp" })!);
+  planCancelReassignment(log.image, "t", 0);
+  log.ok(planReassignmentReport(log.image, { topic: "t", topicId: T1, partition: 0, step: "votersSwitched" })!);
+  assert.throws(() => planCancelReassignment(log.image, "t", 0), refusedWith("INVALID_REQUEST", /switching its voters already/));
+});
+
 test("controller - reassignment requests naming unknown topics, partitions or brokers are refused", () => {
   const log = new TestLog().brokers([1, 2]);
   log.ok(planCreateTopic(log.image, { topic: "t", partitions: 2, replicationFactor: 2 }, T1));

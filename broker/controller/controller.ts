@@ -201,9 +201,16 @@ export function verifyReassignment(image: MetadataImage, plan: ReassignmentPlan)
   return { complete: partitions.every((p) => p.status === "complete"), partitions };
 }
 
-/** Cancel a reassignment in progress: the partition goes back to its replicas before it. */
+/**
+ * Cancel a reassignment in progress: the partition goes back to its replicas before it. Refused
+ * once its group is switching voters (a joint configuration can only be left forwards; going back
+ * from there would be a second full move): let it finish, then reassign it back.
+ */
 export function planCancelReassignment(image: MetadataImage, topic: string, partition: number): CancelReassignmentRecord {
   const found = requirePartition(image, topic, partition);
+  if (found.state.reassignment?.phase === "votersSwitched") {
+    throw new FlotillaError("INVALID_REQUEST", `${topic}-${partition} is switching its voters already; let it finish, then reassign it back`);
+  }
   return requireAccepted(image, { type: "cancelReassignment", topic, topicId: found.topic.topicId, partition });
 }
 

@@ -46,16 +46,29 @@ test("image snapshot - golden bytes of a small image", () => {
   log.ok({ type: "createTopic", topic: "t", topicId: topicId(1), configs: { "retention.ms": "5" }, partitions: [{ partition: 0, replicas: [1] }] });
   log.ok({ type: "registerBroker", brokerId: 2, incarnation: "j", endpoints: [] });
   const golden = [
-    "94 01 04",                                   // [version 1, appliedIndex 4,
+    "95 01 04",                                   // [version 1, appliedIndex 4,
     "92",                                         //  brokers:
-    "  96 01 a1 69 01 a1 61 90 c2",               //   [1, "i", epoch 1, "a", [], unfenced]
-    "  96 02 a1 6a 04 c0 90 c3",                  //   [2, "j", epoch 4, nil, [], fenced]
+    "  97 01 a1 69 01 a1 61 90 c2 c2",            //   [1, "i", epoch 1, "a", [], unfenced, not decommissioned]
+    "  97 02 a1 6a 04 c0 90 c3 c2",               //   [2, "j", epoch 4, nil, [], fenced, not decommissioned]
     "91",                                         //  topics:
     `  94 a1 74 d9 24 ${Buffer.from(topicId(1)).toString("hex")}`, // ["t", id,
     "     91 92 ac 726574656e74696f6e2e6d73 a1 35", //  [["retention.ms", "5"]],
-    "     91 91 91 01",                           //    [[[1]]]]]
+    "     91 91 91 01",                           //    [[[1]]]]],
+    "00",                                         //  no reassignment throttle]
   ].join(" ");
   assert.equal(Buffer.from(log.image.snapshot()).toString("hex"), golden.replace(/\s+/g, ""));
+});
+
+test("image snapshot - a decommissioned broker and the reassignment throttle survive a snapshot; images written before them still read", () => {
+  const log = new TestLog().brokers([1, 2]);
+  log.ok({ type: "decommissionBroker", brokerId: 2, brokerEpoch: log.image.broker(2)!.epoch });
+  log.ok({ type: "setReassignmentThrottle", bytesPerSec: 5_000_000 });
+  const back = MetadataImage.restore(log.image.snapshot());
+  assert.equal(back.broker(2)?.decommissioned, true);
+  assert.equal(back.reassignmentThrottle, 5_000_000);
+  const older = MetadataImage.restore(msgpackEncode([1, 3, [[1, "i", 1, null, [], false]], []]));
+  assert.equal(older.reassignmentThrottle, 0);
+  assert.equal(older.broker(1)?.decommissioned, undefined);
 });
 
 test("image snapshot - states apply could never produce are refused", () => {
@@ -69,6 +82,7 @@ test("image snapshot - states apply could never produce are refused", () => {
     ["a topic id used twice", [1, 5, [[1, "i", 1, null, [], false]], [["a", T, [], [[[1]]]], ["b", T, [], [[[1]]]]]], /topic id .* is used twice/],
     ["an unknown config", [1, 5, [[1, "i", 1, null, [], false]], [["a", T, [["colour", "red"]], [[[1]]]]]], /unknown config colour/],
     ["a partition with two fields", [1, 5, [[1, "i", 1, null, [], false]], [["a", T, [], [[[1], [1]]]]]], /2 fields, expected 1 or 3/],
+    ["a decommissioned broker that is not fenced", [1, 5, [[1, "i", 1, null, [], false, true]], [], 0], /decommissioned but not fenced/],
   ];
   for (const [what, value, message] of cases) {
     assert.throws(() => MetadataImage.restore(msgpackEncode(value)), (e: unknown) => e instanceof DecodeError && message.test(e.message), what);

@@ -21,8 +21,11 @@ import { topicConfigProblems } from "./topic-configs.js";
  * The whole metadata image as bytes: the metadata Raft group's snapshot, and what a broker keeps to
  * start without replaying the log. MessagePack, positional, version first:
  *
- *   image      [IMAGE_SNAPSHOT_VERSION, appliedIndex, [broker, ...], [topic, ...]]
- *   broker     [id, incarnation, epoch, rack | nil, [[name, url], ...], fenced]
+ *   image      [IMAGE_SNAPSHOT_VERSION, appliedIndex, [broker, ...], [topic, ...], reassignmentThrottle]
+ *   broker     [id, incarnation, epoch, rack | nil, [[name, url], ...], fenced, decommissioned]
+ *
+ * (The last field of an image and of a broker came later: images without them still read, as 0
+ * and false.)
  *   topic      [name, topicId, [[key, value], ...], [partition, ...]]    (partition p at position p)
  *   partition  [[replicas]] or [[replicas], [target], phase]             (the second while reassigning)
  *
@@ -44,16 +47,17 @@ export interface ImageParts {
   readonly brokers: readonly BrokerState[];
   /** By name. */
   readonly topics: readonly TopicState[];
+  readonly reassignmentThrottle: number;
 }
 
 export function encodeImageParts(parts: ImageParts): Uint8Array {
   return encodeMsgpack((w) => {
-    w.array(4);
+    w.array(5);
     w.uint(IMAGE_SNAPSHOT_VERSION, "version");
     w.uint(parts.appliedIndex, "appliedIndex");
     w.array(parts.brokers.length);
     for (const b of parts.brokers) {
-      w.array(6);
+      w.array(7);
       w.uint(b.id, "broker id");
       w.str(b.incarnation);
       w.uint(b.epoch, "epoch");
@@ -61,6 +65,7 @@ export function encodeImageParts(parts: ImageParts): Uint8Array {
       else w.str(b.rack);
       writeEndpoints(w, b.endpoints);
       w.bool(b.fenced);
+      w.bool(b.decommissioned === true);
     }
     w.array(parts.topics.length);
     for (const t of parts.topics) {
@@ -78,6 +83,7 @@ export function encodeImageParts(parts: ImageParts): Uint8Array {
         }
       }
     }
+    w.uint(parts.reassignmentThrottle, "reassignmentThrottle");
   });
 }
 
@@ -85,7 +91,7 @@ export function decodeImageParts(bytes: Uint8Array): ImageParts {
   const r = new MsgpackReader(bytes);
   let where = "image snapshot";
   try {
-    r.array("image", 4, 4);
+    const imageFields = r.array("image", 4, 5);
     const version = r.uint("version");
     if (version !== IMAGE_SNAPSHOT_VERSION) throw new DecodeError(`version ${version} is not one this broker reads (${IMAGE_SNAPSHOT_VERSION})`);
     const appliedIndex = r.uint("appliedIndex");
@@ -95,17 +101,19 @@ export function decodeImageParts(bytes: Uint8Array): ImageParts {
     const nb = r.array("brokers", 0, MAX_BROKERS);
     for (let i = 0; i < nb; i++) {
       where = `image snapshot: brokers[${i}]`;
-      r.array("broker", 6, 6);
+      const brokerFields = r.array("broker", 6, 7);
       const id = readBrokerId(r, "id");
       const incarnation = r.str("incarnation", METADATA_LIMITS.incarnationBytes);
       const epoch = r.uint("epoch");
       const rack = r.nil() ? undefined : r.str("rack", METADATA_LIMITS.rackBytes);
       const endpoints = readEndpoints(r);
       const fenced = r.bool("fenced");
+      const decommissioned = brokerFields === 7 && r.bool("decommissioned");
+      if (decommissioned && !fenced) throw new DecodeError(`broker ${id} is decommissioned but not fenced`);
       if (i > 0 && id <= brokers[i - 1].id) throw new DecodeError(`broker ${id} is out of order or repeated`);
       if (epoch < 1 || epoch > appliedIndex) throw new DecodeError(`epoch ${epoch} is not in [1, ${appliedIndex}]`);
       brokerIds.add(id);
-      brokers.push({ id, incarnation, epoch, ...(rack !== undefined && { rack }), endpoints, fenced });
+      brokers.push({ id, incarnation, epoch, ...(rack !== undefined && { rack }), endpoints, fenced, ...(decommissioned && { decommissioned: true as const }) });
     }
 
     const topics: TopicState[] = [];
@@ -135,8 +143,9 @@ export function decodeImageParts(bytes: Uint8Array): ImageParts {
       topics.push({ name, topicId, configs, partitions });
     }
     where = "image snapshot";
+    const reassignmentThrottle = imageFields === 5 ? r.uint("reassignmentThrottle") : 0;
     r.end();
-    return { appliedIndex, brokers, topics };
+    return { appliedIndex, brokers, topics, reassignmentThrottle };
   } catch (e) {
     throw e instanceof DecodeError ? new DecodeError(`${where}: ${e.message}`) : e;
   }

@@ -73,3 +73,12 @@ test("liveness - after a restart, heartbeats of the old incarnation count for no
   live.heartbeat(log.image, { brokerId: 1, brokerEpoch: epoch, appliedIndex: epoch }, 300);
   assert.deepEqual(live.decide(log.image, 300), [{ type: "unfenceBroker", brokerId: 1, brokerEpoch: epoch }]);
 });
+
+test("liveness - a decommissioned broker is never unfenced, however it heartbeats", () => {
+  const log = new TestLog().brokers([1]);
+  const epoch = log.image.broker(1)!.epoch;
+  log.ok({ type: "decommissionBroker", brokerId: 1, brokerEpoch: epoch });
+  const live = new BrokerLiveness(SESSION, 0);
+  live.heartbeat(log.image, { brokerId: 1, brokerEpoch: epoch, appliedIndex: log.image.appliedIndex }, 100);
+  assert.deepEqual(live.decide(log.image, 100), []);
+});

@@ -78,7 +78,7 @@ export class BrokerLiveness {
       const alive = nowMs - this.lastHeard(b.id, b.epoch) <= this.sessionTimeoutMs;
       if (!b.fenced && (!alive || current?.shuttingDown)) {
         records.push({ type: "fenceBroker", brokerId: b.id, brokerEpoch: b.epoch });
-      } else if (b.fenced && current && alive && !current.shuttingDown && current.appliedIndex >= b.epoch) {
+      } else if (b.fenced && !b.decommissioned && current && alive && !current.shuttingDown && current.appliedIndex >= b.epoch) {
         records.push({ type: "unfenceBroker", brokerId: b.id, brokerEpoch: b.epoch });
       }
     }

@@ -210,3 +210,29 @@ test("image - the same log gives the same image and the same rejections on every
     [null, null, null, "INVALID_REPLICATION_FACTOR", null, null, "TOPIC_EXISTS"],
   );
 });
+
+test("image - a broker is decommissioned only once it hosts nothing; it stays fenced until it registers again", () => {
+  const log = new TestLog().brokers([1, 2]);
+  log.ok(createTopic("a", T1, [[1]]));
+  const epoch = log.image.broker(1)!.epoch;
+  assert.match(log.rejected({ type: "decommissionBroker", brokerId: 1, brokerEpoch: epoch }).reason, /still hosts 1 partitions/);
+  log.ok({ type: "startReassignment", topic: "a", topicId: T1, partition: 0, target: [2] });
+  assert.match(log.rejected({ type: "decommissionBroker", brokerId: 1, brokerEpoch: epoch }).reason, /still hosts 1 partitions/);
+  log.ok({ type: "completeReassignment", topic: "a", topicId: T1, partition: 0, replicas: [2] });
+  assert.deepEqual(log.ok({ type: "decommissionBroker", brokerId: 1, brokerEpoch: epoch }), [{ type: "brokerFenced", brokerId: 1, epoch }]);
+  assert.equal(log.image.broker(1)?.fenced, true);
+  assert.match(log.rejected({ type: "unfenceBroker", brokerId: 1, brokerEpoch: epoch }).reason, /decommissioned/);
+  assert.match(log.rejected({ type: "startReassignment", topic: "a", topicId: T1, partition: 0, target: [1] }).reason, /broker 1 is fenced/);
+  log.ok({ type: "registerBroker", brokerId: 1, incarnation: "restarted", endpoints: [] });
+  assert.equal(log.image.broker(1)?.decommissioned, undefined, "a restart brings it back (fenced until it heartbeats)");
+});
+
+test("image - the reassignment throttle is cluster-wide; 0 means no cap", () => {
+  const log = new TestLog();
+  assert.equal(log.image.reassignmentThrottle, 0);
+  log.ok({ type: "setReassignmentThrottle", bytesPerSec: 1_000_000 });
+  assert.equal(log.image.reassignmentThrottle, 1_000_000);
+  log.ok({ type: "setReassignmentThrottle", bytesPerSec: 0 });
+  assert.equal(log.image.reassignmentThrottle, 0);
+  log.rejected({ type: "setReassignmentThrottle", bytesPerSec: -1 });
+});

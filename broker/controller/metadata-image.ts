@@ -5,6 +5,8 @@ import {
   type CancelReassignmentRecord,
   type CompleteReassignmentRecord,
   type CreateTopicRecord,
+  type DecommissionBrokerRecord,
+  type SetReassignmentThrottleRecord,
   type DeleteTopicRecord,
   type FenceBrokerRecord,
   type MetadataRecord,
@@ -56,6 +58,8 @@ export interface BrokerState {
   readonly endpoints: readonly BrokerEndpoint[];
   /** A fenced broker gets no new replicas and should lead none; a new registration starts fenced. */
   readonly fenced: boolean;
+  /** Fenced for good (decommissioned) until it registers again: liveness never unfences it. */
+  readonly decommissioned?: true;
 }
 
 export interface ReassignmentState {
@@ -162,7 +166,7 @@ export interface HostedPartition {
   readonly reassignment?: ReassignmentState;
 }
 
-type Change = { brokers?: Map<number, BrokerState>; topics?: Map<string, TopicState>; events: MetadataEvent[] };
+type Change = { brokers?: Map<number, BrokerState>; topics?: Map<string, TopicState>; throttle?: number; events: MetadataEvent[] };
 
 class Refused extends Error {
   constructor(readonly rejection: Rejection) {
@@ -180,7 +184,7 @@ function minus(a: readonly number[], b: readonly number[]): number[] {
 }
 
 export class MetadataImage {
-  static readonly EMPTY = new MetadataImage(0, new Map(), new Map());
+  static readonly EMPTY = new MetadataImage(0, new Map(), new Map(), 0);
 
   /**
    * Internal: images come from `EMPTY`, `apply` and `restore`. The maps are never mutated after
@@ -191,11 +195,13 @@ export class MetadataImage {
     readonly appliedIndex: number,
     private readonly brokerMap: ReadonlyMap<number, BrokerState>,
     private readonly topicMap: ReadonlyMap<string, TopicState>,
+    /** Bytes per second each partition leader may send to replicas catching up (0: no cap). */
+    readonly reassignmentThrottle: number,
   ) {}
 
   /** The whole image as bytes, for a Raft snapshot of the metadata group (see image-snapshot.ts). */
   snapshot(): Uint8Array {
-    return encodeImageParts({ appliedIndex: this.appliedIndex, brokers: this.brokers(), topics: this.topics() });
+    return encodeImageParts({ appliedIndex: this.appliedIndex, brokers: this.brokers(), topics: this.topics(), reassignmentThrottle: this.reassignmentThrottle });
   }
 
   /** The image `snapshot()` wrote. Throws DecodeError for bytes that are not a valid image. */
@@ -205,6 +211,7 @@ export class MetadataImage {
       parts.appliedIndex,
       new Map(parts.brokers.map((b) => [b.id, b])),
       new Map(parts.topics.map((t) => [t.name, t])),
+      parts.reassignmentThrottle,
     );
   }
 
@@ -274,9 +281,9 @@ export class MetadataImage {
       change = this.change(record, index);
     } catch (e) {
       if (!(e instanceof Refused)) throw e;
-      return { image: new MetadataImage(index, this.brokerMap, this.topicMap), events: [], rejected: e.rejection };
+      return { image: new MetadataImage(index, this.brokerMap, this.topicMap, this.reassignmentThrottle), events: [], rejected: e.rejection };
     }
-    const image = new MetadataImage(index, change.brokers ?? this.brokerMap, change.topics ?? this.topicMap);
+    const image = new MetadataImage(index, change.brokers ?? this.brokerMap, change.topics ?? this.topicMap, change.throttle ?? this.reassignmentThrottle);
     return { image, events: change.events, rejected: null };
   }
 
@@ -308,6 +315,10 @@ export class MetadataImage {
         return this.cancelReassignment(r);
       case "setPreferredLeader":
         return this.setPreferredLeader(r);
+      case "decommissionBroker":
+        return this.decommissionBroker(r);
+      case "setReassignmentThrottle":
+        return this.setReassignmentThrottle(r);
     }
   }
 
@@ -335,6 +346,7 @@ export class MetadataImage {
     if (old.epoch !== r.brokerEpoch) refuse("INVALID_REQUEST", `${r.type}: broker ${r.brokerId} has epoch ${old.epoch}, not ${r.brokerEpoch}`);
     const fenced = r.type === "fenceBroker";
     if (old.fenced === fenced) refuse("INVALID_REQUEST", `${r.type}: broker ${r.brokerId} is already ${fenced ? "fenced" : "unfenced"}`);
+    if (old.decommissioned) refuse("INVALID_REQUEST", `${r.type}: broker ${r.brokerId} is decommissioned; it comes back only by registering again (a restart)`);
     const brokers = new Map(this.brokerMap).set(r.brokerId, { ...old, fenced });
     const event: MetadataEvent = { type: fenced ? "brokerFenced" : "brokerUnfenced", brokerId: r.brokerId, epoch: old.epoch };
     return { brokers, events: [event] };
@@ -352,6 +364,21 @@ export class MetadataImage {
     const brokers = new Map(this.brokerMap);
     brokers.delete(r.brokerId);
     return { brokers, events: [{ type: "brokerUnregistered", brokerId: r.brokerId, epoch: old.epoch }] };
+  }
+
+  private decommissionBroker(r: DecommissionBrokerRecord): Change {
+    const old = this.brokerMap.get(r.brokerId);
+    if (!old) refuse("INVALID_REQUEST", `broker ${r.brokerId} is not registered`);
+    if (old.epoch !== r.brokerEpoch) refuse("INVALID_REQUEST", `broker ${r.brokerId} has epoch ${old.epoch}, not ${r.brokerEpoch}`);
+    if (old.decommissioned) refuse("INVALID_REQUEST", `broker ${r.brokerId} is already decommissioned`);
+    const hosted = this.hostedPartitions(r.brokerId).length;
+    if (hosted > 0) refuse("INVALID_REQUEST", `broker ${r.brokerId} still hosts ${hosted} partitions; reassign them away first`);
+    const brokers = new Map(this.brokerMap).set(r.brokerId, { ...old, fenced: true, decommissioned: true });
+    return { brokers, events: old.fenced ? [] : [{ type: "brokerFenced", brokerId: r.brokerId, epoch: old.epoch }] };
+  }
+
+  private setReassignmentThrottle(r: SetReassignmentThrottleRecord): Change {
+    return { throttle: r.bytesPerSec, events: [] };
   }
 
   /** Every id must be a registered, unfenced broker. */

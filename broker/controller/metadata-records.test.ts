@@ -48,6 +48,9 @@ function everyType(): MetadataRecord[] {
     { type: "completeReassignment", topic: "orders.eu", topicId: T, partition: 1, replicas: [2, 3, 4] },
     { type: "cancelReassignment", topic: "orders.eu", topicId: T, partition: 2 ** 31 - 1 },
     { type: "setPreferredLeader", topic: "orders.eu", topicId: T, partition: 0, brokerId: 3 },
+    { type: "decommissionBroker", brokerId: 4, brokerEpoch: 12 },
+    { type: "setReassignmentThrottle", bytesPerSec: 0 },
+    { type: "setReassignmentThrottle", bytesPerSec: 2 ** 40 },
   ];
 }
 

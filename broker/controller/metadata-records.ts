@@ -85,6 +85,23 @@ export interface UnregisterBrokerRecord {
   readonly brokerEpoch: number;
 }
 
+/**
+ * The last step of moving everything off a broker: fenced for good. It hosts nothing (refused
+ * otherwise), gets no replicas and leads nothing, and liveness does not unfence it while it keeps
+ * heartbeating; a restart (a new registration) brings it back.
+ */
+export interface DecommissionBrokerRecord {
+  readonly type: "decommissionBroker";
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+}
+
+/** Caps the bytes per second each partition leader sends to replicas catching up (learners); 0: no cap. */
+export interface SetReassignmentThrottleRecord {
+  readonly type: "setReassignmentThrottle";
+  readonly bytesPerSec: number;
+}
+
 export interface PartitionAssignment {
   readonly partition: number;
   /** Distinct broker ids; the first is the preferred leader. */
@@ -150,7 +167,9 @@ export type MetadataRecord =
   | ReassignmentProgressRecord
   | CompleteReassignmentRecord
   | CancelReassignmentRecord
-  | SetPreferredLeaderRecord;
+  | SetPreferredLeaderRecord
+  | DecommissionBrokerRecord
+  | SetReassignmentThrottleRecord;
 
 export type MetadataRecordType = MetadataRecord["type"];
 
@@ -167,6 +186,8 @@ const RECORD_TAGS = {
   cancelReassignment: 9,
   setPreferredLeader: 10,
   unregisterBroker: 11,
+  decommissionBroker: 12,
+  setReassignmentThrottle: 13,
 } as const satisfies Record<MetadataRecordType, number>;
 
 const TYPE_BY_TAG = new Map<number, MetadataRecordType>(
@@ -250,6 +271,7 @@ export function recordShapeProblem(r: MetadataRecord): string | undefined {
     case "fenceBroker":
     case "unfenceBroker":
     case "unregisterBroker":
+    case "decommissionBroker":
       if (!Number.isSafeInteger(r.brokerEpoch) || r.brokerEpoch < 1) return `broker epoch ${r.brokerEpoch} is not a positive integer`;
       return brokerIdProblem(r.brokerId);
     case "createTopic": {
@@ -276,6 +298,8 @@ export function recordShapeProblem(r: MetadataRecord): string | undefined {
       return partitionRefProblem(r);
     case "setPreferredLeader":
       return partitionRefProblem(r) ?? brokerIdProblem(r.brokerId);
+    case "setReassignmentThrottle":
+      return Number.isSafeInteger(r.bytesPerSec) && r.bytesPerSec >= 0 ? undefined : `bytesPerSec ${r.bytesPerSec} is not an integer ≥ 0`;
   }
 }
 
@@ -295,6 +319,8 @@ export function recordShapeProblem(r: MetadataRecord): string | undefined {
  *   completeReassignment  topic, topicId, partition, [replicas]
  *   cancelReassignment    topic, topicId, partition
  *   setPreferredLeader    topic, topicId, partition, brokerId
+ *   decommissionBroker    brokerId, brokerEpoch
+ *   setReassignmentThrottle bytesPerSec (0: no cap)
  *
  * Configs are written sorted so that equal records are equal bytes (golden tests rely on it).
  */
@@ -321,6 +347,8 @@ const FIELD_COUNTS = {
   cancelReassignment: 3,
   setPreferredLeader: 4,
   unregisterBroker: 2,
+  decommissionBroker: 2,
+  setReassignmentThrottle: 1,
 } as const satisfies Record<MetadataRecordType, number>;
 
 const MAX_FIELDS = Math.max(...Object.values(FIELD_COUNTS));
@@ -337,8 +365,12 @@ function writeFields(w: MsgpackWriter, r: MetadataRecord): void {
     case "fenceBroker":
     case "unfenceBroker":
     case "unregisterBroker":
+    case "decommissionBroker":
       w.uint(r.brokerId, "brokerId");
       w.uint(r.brokerEpoch, "brokerEpoch");
+      return;
+    case "setReassignmentThrottle":
+      w.uint(r.bytesPerSec, "bytesPerSec");
       return;
     case "createTopic":
       w.str(r.topic);
@@ -448,7 +480,10 @@ function readFields(r: MsgpackReader, type: MetadataRecordType): MetadataRecord 
     case "fenceBroker":
     case "unfenceBroker":
     case "unregisterBroker":
+    case "decommissionBroker":
       return { type, brokerId: readBrokerId(r, "brokerId"), brokerEpoch: r.uint("brokerEpoch") };
+    case "setReassignmentThrottle":
+      return { type, bytesPerSec: r.uint("bytesPerSec") };
     case "createTopic": {
       const topic = readTopic(r);
       const topicId = readTopicId(r);

@@ -92,6 +92,15 @@ test("reassignment step - a learner further behind than the slack holds up the v
   assert.equal(nextReassignmentStep(g.view(), moving([1, 2, 3], [2, 3, 4])).action.type, "propose");
 });
 
+test("reassignment step - a learner that has acknowledged nothing is not caught up, even on a log shorter than the slack", () => {
+  const g = new Group(2, [1, 2, 3]);
+  g.commit = CATCH_UP_SLACK;
+  g.learners = [4];
+  assert.equal(nextReassignmentStep(g.view(), moving([1, 2, 3], [2, 3, 4])).action.type, "wait");
+  g.matches.set(4, 1);
+  assert.equal(nextReassignmentStep(g.view(), moving([1, 2, 3], [2, 3, 4])).action.type, "propose");
+});
+
 test("reassignment step - a whole move (no replica stays) goes through one joint change", () => {
   const g = new Group(1, [1, 2, 3]);
   drive(g, () => moving([1, 2, 3], [4, 5, 6]));

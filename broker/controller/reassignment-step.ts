@@ -13,7 +13,7 @@ import type { ReassignmentPhase } from "./metadata-records.js";
  *
  * The order, each step waiting for the one before it to be applied:
  * 1. new replicas join as learners, one change per learner (they vote in nothing yet);
- * 2. once every one of them has caught up with the commit index (give or take CATCH_UP_SLACK),
+ * 2. once every one of them has acknowledged entries up to the commit index (give or take CATCH_UP_SLACK),
  *    one joint change makes the target the incoming voters and the current set the outgoing ones
  *    (explicit leave: the group stays joint until told otherwise, so a commit needs a majority of
  *    both sets and no quorum is lost whichever replicas fail meanwhile);
@@ -25,8 +25,11 @@ import type { ReassignmentPhase } from "./metadata-records.js";
  * image is behind.
  */
 
-/** A learner this many entries behind the commit index counts as caught up: the joint config's commits then wait for it only briefly. */
-export const CATCH_UP_SLACK = 64;
+/**
+ * A learner this many entries behind the commit index counts as caught up: the joint config's
+ * commits then wait for it only briefly. Few, because an entry may be a batch of a megabyte.
+ */
+export const CATCH_UP_SLACK = 8;
 
 /** The partition's group as its leader sees it. */
 export interface GroupView {
@@ -80,7 +83,8 @@ export function nextReassignmentStep(group: GroupView, partition: PartitionState
   if (notLearner !== undefined) {
     return decide({ type: "propose", change: single(ConfChangeType.AddLearner, notLearner), why: `add learner ${notLearner}` });
   }
-  const behind = joining.filter((id) => group.match(id) + CATCH_UP_SLACK < group.commit);
+  // A learner that has acknowledged nothing is not caught up, however short the log is.
+  const behind = joining.filter((id) => group.match(id) === 0 || group.match(id) + CATCH_UP_SLACK < group.commit);
   if (behind.length > 0) return decide({ type: "wait", why: `learners ${behind.join(",")} catching up` }, "learnersAdded");
   const leaving = group.voters.filter((id) => !target.includes(id));
   const change: ConfChange = {

@@ -7,3 +7,4 @@ export type { FetchRequest, FetchResult } from "./fetch-request.js";
 export type { LeaderChange } from "./leader-events.js";
 export { RaftRouter } from "./raft-router.js";
 export type { GroupHandler } from "./raft-router.js";
+export { LearnerThrottle, type ThrottleClock } from "./learner-throttle.js";

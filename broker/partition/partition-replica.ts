@@ -145,7 +145,7 @@ export class PartitionReplica {
       storage,
       o.stateStore,
       this.group,
-      (m) => o.router.send(m),
+      (m) => this.send(m),
       {
         isStopped: () => this.closed || this.failure !== undefined,
         failStop: (err) => this.failStop(err),
@@ -215,6 +215,16 @@ export class PartitionReplica {
   }
 
   // ------------------------------------------------------------------ inputs
+
+  /** Out to a peer; appends to learners through the reassignment throttle, when there is one. */
+  private send(m: Message): void {
+    const throttle = this.o.learnerThrottle;
+    if (throttle && m.type === MessageType.App && m.entries.length > 0 && this.confState.learners.includes(m.to)) {
+      let bytes = 0;
+      for (const e of m.entries) bytes += e.data.byteLength;
+      throttle.send(bytes, () => this.o.router.send(m));
+    } else this.o.router.send(m);
+  }
 
   private step(m: Message): void {
     if (this.closed || this.failure) return;

@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { GroupCommitter, LogIo } from "../log/index.js";
 import type { StateStore } from "../state/index.js";
+import type { LearnerThrottle } from "./learner-throttle.js";
 import type { RaftRouter } from "./raft-router.js";
 
 export interface PartitionReplicaOptions {
@@ -48,6 +49,8 @@ export interface PartitionReplicaOptions {
   linearizableFetch?: boolean;
   /** Serve read indexes from the leader's lease (shorter than the election timeout) instead of a heartbeat round. Default false. */
   leaseRead?: boolean;
+  /** The broker's reassignment throttle: appends to learners go through it. Default: none. */
+  learnerThrottle?: LearnerThrottle;
   /** The caller knows this replica existed before: an empty directory and LMDB mean a lost disk. */
   expectExisting?: boolean;
   /** Write the applied checkpoint every this many applied entries. Default 1000. */

@@ -40,7 +40,7 @@ import { requestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
 import { MetadataImage } from "../controller/index.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
-import { RaftRouter, type PartitionReplica } from "../partition/index.js";
+import { LearnerThrottle, RaftRouter, type PartitionReplica } from "../partition/index.js";
 import { StateStore } from "../state/index.js";
 import { connectBrokerNats, type BusSubscription, type Transport } from "../transport/index.js";
 import { AdminRequests } from "./admin-requests.js";
@@ -175,6 +175,7 @@ export class Broker {
     const { id: brokerId, logger, metrics } = this;
     const controllerClient = new ControllerClient(bus, o.cluster);
     const metadata = new MetadataFollower({ bus, cluster: o.cluster, limits, logger, stopping, reconcile: () => replicas.scheduleReconcile() });
+    const learnerThrottle = new LearnerThrottle();
     const replicas = new HostedReplicas({
       brokerId,
       dir: o.dir,
@@ -183,6 +184,7 @@ export class Broker {
       heartbeatTicks: o.heartbeatTicks,
       electionTicks: o.electionTicks,
       committer: this.committer,
+      learnerThrottle,
       store: this.store,
       router,
       ticker: this.ticker,
@@ -205,7 +207,7 @@ export class Broker {
       stopping,
     });
     const admin = new AdminRequests({ brokerId, limits, metrics, logger, metadata, controller: controllerClient, localReplicas: () => replicas.data() });
-    const mover = new ReassignmentMover({ brokerId, metadata, controller: controllerClient, logger, partitions: () => replicas.data() });
+    const mover = new ReassignmentMover({ brokerId, metadata, controller: controllerClient, logger, partitions: () => replicas.data(), throttle: learnerThrottle });
     this.metadata = metadata;
     this.replicas = replicas;
     this.registration = registration;

@@ -40,7 +40,10 @@ export interface AdminWriteAnswer {
 export async function answerAdminWrite(req: AnyRequest, ctx: ControllerAdminContext): Promise<AdminWriteAnswer> {
   switch (req.type) {
     case "reassignPartitions": {
-      const records = planExecuteReassignment(ctx.image, { version: REASSIGNMENT_PLAN_VERSION, partitions: req.request.partitions });
+      const records: MetadataRecord[] = planExecuteReassignment(ctx.image, { version: REASSIGNMENT_PLAN_VERSION, partitions: req.request.partitions });
+      // Each execute sets the cap for every move in progress (none given: no cap).
+      const bytesPerSec = req.request.throttleBytesPerSec ?? 0;
+      if (bytesPerSec !== ctx.image.reassignmentThrottle) records.unshift({ type: "setReassignmentThrottle", bytesPerSec });
       return answer("reassignPartitions", {}, await proposeAll(ctx, records));
     }
     case "cancelReassignment": {
@@ -85,9 +88,13 @@ export async function answerAdminWrite(req: AnyRequest, ctx: ControllerAdminCont
  */
 async function decommission(ctx: ControllerAdminContext, brokerId: number): Promise<AdminWriteAnswer> {
   const image = ctx.image;
-  if (!image.broker(brokerId)) throw new FlotillaError("INVALID_REQUEST", `broker ${brokerId} is not registered`);
+  const broker = image.broker(brokerId);
+  if (!broker) throw new FlotillaError("INVALID_REQUEST", `broker ${brokerId} is not registered`);
   const hosted = image.hostedPartitions(brokerId);
-  if (hosted.length === 0) return answer("decommissionBroker", { partitions: [], fenced: true }, image.appliedIndex);
+  if (hosted.length === 0) {
+    const records: MetadataRecord[] = broker.decommissioned ? [] : [{ type: "decommissionBroker", brokerId, brokerEpoch: broker.epoch }];
+    return answer("decommissionBroker", { partitions: [], fenced: true }, await proposeAll(ctx, records));
+  }
   const onBroker: PlannedPartition[] = [];
   const leaving: PartitionReplicas[] = [];
   for (const h of hosted) {

@@ -7,13 +7,13 @@
  * seconds, `reconcileReplicas` says which local replicas to start, remove, or retire. A replica's
  * directory is `<dir>/partitions/<topicId>-<partition>`: a re-created topic never reuses old data.
  */
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { subjects } from "../../protocol/subjects.js";
 import { reconcileReplicas, sameMembers, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
-import { PartitionReplica, type LeaderChange, type RaftRouter } from "../partition/index.js";
+import { PartitionReplica, type LeaderChange, type LearnerThrottle, type RaftRouter } from "../partition/index.js";
 import type { StateStore } from "../state/index.js";
 import type { MessageBus } from "../transport/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
@@ -41,6 +41,8 @@ export interface HostedReplicasOptions {
   heartbeatTicks: number;
   electionTicks: number;
   committer: GroupCommitter;
+  /** Appends to learners of every partition led here go through it. */
+  learnerThrottle: LearnerThrottle;
   store: StateStore;
   router: RaftRouter;
   ticker: SharedTicker;
@@ -99,6 +101,7 @@ export class HostedReplicas {
       voters: [...voters],
       dir,
       committer: o.committer,
+      learnerThrottle: o.learnerThrottle,
       stateStore: o.store,
       router: o.router,
       logger: o.logger,
@@ -159,19 +162,21 @@ export class HostedReplicas {
   private async reconcile(): Promise<void> {
     if (this.options.stopping()) return;
     const { brokerId } = this.options;
+    if (this.firstReconcile) await this.adoptLeftovers();
     const changes = reconcileReplicas(this.options.metadata.image, brokerId, this.partitions.values());
     for (const r of changes.remove) await this.remove(keyOf(r), "its topic was deleted");
     for (const r of changes.retire) {
       // A completed reassignment was recorded after the group left this replica out; it may not
       // have heard so itself (the group stops replicating to it). A cancelled one left it out of
-      // the image only: wait until its own configuration (joint included) no longer lists it.
+      // the image only: a learner counts in no quorum and may go, but a replica its own
+      // configuration lists as a voter (joint included) waits until that says otherwise.
       if (!this.options.metadata.abandonedReplicas(r.topicId, r.partition).includes(brokerId)) {
         await this.remove(keyOf(r), "a completed reassignment moved the partition off this broker");
         continue;
       }
       const conf = this.partitions.get(keyOf(r))?.replica.membership().confState;
-      const listed = conf && [...conf.voters, ...conf.votersOutgoing, ...conf.learners].includes(brokerId);
-      if (conf && !listed) await this.remove(keyOf(r), "the partition's group no longer lists this broker");
+      const voter = conf && [...conf.voters, ...conf.votersOutgoing].includes(brokerId);
+      if (conf && !voter) await this.remove(keyOf(r), "a cancelled reassignment left this broker out, and the group does not count it as a voter");
     }
     // Opening is mostly I/O; a few at a time keeps a 1,000-partition topic from taking long.
     const queue = [...changes.start];
@@ -184,6 +189,33 @@ export class HostedReplicas {
       for (let h = queue.shift(); h && !this.options.stopping(); h = queue.shift()) await this.start(h, existedBefore);
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+  }
+
+  /**
+   * At start-up, replica directories the image no longer hosts here: left by a reassignment that
+   * completed or was cancelled while this broker was down. Those of existing partitions are opened,
+   * so the retire rules above decide when to delete them (a cancelled one may still count in its
+   * group); those of deleted topics are deleted now.
+   */
+  private async adoptLeftovers(): Promise<void> {
+    const { brokerId, metadata, logger } = this.options;
+    const root = join(this.options.dir, "partitions");
+    const hosted = new Set(metadata.image.hostedPartitions(brokerId).map((h) => `${h.topicId}-${h.partition}`));
+    for (const name of await readdir(root)) {
+      if (hosted.has(name)) continue;
+      const at = name.lastIndexOf("-");
+      const topicId = name.slice(0, at);
+      const partition = Number(name.slice(at + 1));
+      const topic = metadata.image.topicById(topicId);
+      const dir = join(root, name);
+      if (!topic || !Number.isSafeInteger(partition) || partition >= topic.partitions.length) {
+        await rm(dir, { recursive: true, force: true });
+        logger.info({ dir }, "deleted the directory of a replica whose topic is gone");
+        continue;
+      }
+      const replica = await this.open(topic.name, partition, [brokerId], dir, true, true);
+      this.partitions.set(keyOf({ topicId, partition }), this.track({ topic: topic.name, topicId, partition, dir, replica }));
+    }
   }
 
   private async start(h: HostedPartition, existedBefore: boolean): Promise<void> {

@@ -12,6 +12,7 @@
  */
 import type { Logger } from "pino";
 import { REASSIGNMENT_PHASES, nextReassignmentStep, type MoveAction, type PartitionState, type ReassignmentPhase } from "../controller/index.js";
+import type { LearnerThrottle } from "../partition/index.js";
 import type { ControllerClient } from "./controller-client.js";
 import { replyChecks } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
@@ -24,6 +25,8 @@ export interface ReassignmentMoverOptions {
   logger: Logger;
   /** The data partitions this broker hosts. */
   partitions: () => Iterable<LocalPartition>;
+  /** The broker's learner throttle: set to the image's reassignment throttle on every step. */
+  throttle: LearnerThrottle;
 }
 
 export class ReassignmentMover {
@@ -40,6 +43,7 @@ export class ReassignmentMover {
     // A partial replay of the metadata log would steer groups back to where they used to be.
     if (!metadata.caughtUp) return;
     const image = metadata.image;
+    this.options.throttle.setRate(image.reassignmentThrottle);
     for (const l of this.options.partitions()) {
       if (!l.replica.isLeader) continue;
       const topic = image.topic(l.topic);
