@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FlotillaError } from "../protocol/errors.js";
 import { encodeRecordBatch } from "../protocol/record-batch.js";
+import { subjects } from "../protocol/subjects.js";
 import { recordsFrom } from "./fetch.js";
 import { Flotilla } from "./flotilla.js";
 import { FakeCluster, fakeFlotilla } from "./test-support.js";
@@ -58,6 +59,25 @@ test("fetch - records from an offset, decoded client side, with headers and time
   await assert.rejects(f.fetch({ topic: "t", partition: -1, offset: -5n }), /partition -1.*offset -5/);
   await f.disconnect();
   assert.ok(c.closed);
+});
+
+test("fetch - readFrom follower or any goes to one replica's own subject; a failed one is chosen again; none falls back to the leader", async () => {
+  const single = new FakeCluster({ t: 1 });
+  const fetchSubjects = (c: FakeCluster): string[] => c.seen.filter((s) => s.req.type === "fetch").map((s) => s.subject);
+  await fakeFlotilla(single).fetch({ topic: "t", partition: 0, offset: 0, readFrom: "follower" });
+  assert.deepEqual(fetchSubjects(single), [subjects.fetch("test", "t", 0)], "no follower (RF 1): the leader");
+  const c = new FakeCluster({ t: 1 });
+  c.replicas = [1, 2, 3];
+  const f = fakeFlotilla(c);
+  await f.fetch({ topic: "t", partition: 0, offset: 0, readFrom: "follower" });
+  await f.fetch({ topic: "t", partition: 0, offset: 0, readFrom: "any" });
+  assert.deepEqual(fetchSubjects(c), [subjects.replicaFetch("test", "t", 0, 3), subjects.replicaFetch("test", "t", 0, 2)], "random 0.5: the second of [2, 3], of [1, 2, 3]");
+  const metadataBefore = c.count("metadata");
+  c.fail("fetch", { nats: "503" });
+  await f.fetch({ topic: "t", partition: 0, offset: 0, readFrom: "follower" });
+  assert.ok(c.count("metadata") > metadataBefore, "the replicas are looked up again after a failure");
+  await assert.rejects(f.fetch({ topic: "t", partition: 0, offset: 0, readFrom: "nearest" as "any" }), (e: unknown) => e instanceof FlotillaError && /readFrom "nearest"/.test(e.message));
+  await f.disconnect();
 });
 
 test("fetch - no responders on a partition that does not exist is INVALID_PARTITION or UNKNOWN_TOPIC at once, not NO_LEADER after the retries", async () => {

@@ -10,6 +10,7 @@ import { topicNameProblem } from "../protocol/subjects.js";
 import { copyOut, fromRecordHeaders } from "./bytes.js";
 import type { ClientContext } from "./context.js";
 import { MetadataCache } from "./metadata.js";
+import type { ReplicaChoice } from "./replica-choice.js";
 import { retry } from "./retry.js";
 import type { Rpc } from "./rpc.js";
 import type { FetchedRecord, FetchOptions, FetchResult } from "./types.js";
@@ -36,6 +37,7 @@ export function checkFetchOptions(o: FetchOptions): { offset: bigint; maxBytes: 
   if (!Number.isSafeInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 300_000) problems.push(`maxWaitMs ${String(maxWaitMs)} must be an integer in [0, 300000]`);
   if (!Number.isSafeInteger(minBytes) || minBytes < 0) problems.push(`minBytes ${String(minBytes)} must be an integer ≥ 0`);
   if (o?.consistency !== undefined && o.consistency !== "leader" && o.consistency !== "linearizable") problems.push(`consistency ${JSON.stringify(o.consistency)} must be "leader" or "linearizable"`);
+  if (o?.readFrom !== undefined && o.readFrom !== "leader" && o.readFrom !== "follower" && o.readFrom !== "any") problems.push(`readFrom ${JSON.stringify(o.readFrom)} must be "leader", "follower" or "any"`);
   if (problems.length > 0) {
     throw new FlotillaError(tp ? "INVALID_TOPIC" : "INVALID_REQUEST", `fetch: ${problems.join("; ")}`);
   }
@@ -55,13 +57,17 @@ export function recordsFrom(batches: Uint8Array, from: bigint): FetchedRecord[] 
   return out;
 }
 
-export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptions): Promise<FetchResult> {
+/** `replicas` picks the broker of a follower fetch (`readFrom` other than "leader"). */
+export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptions, replicas?: ReplicaChoice): Promise<FetchResult> {
   const { offset, maxBytes, maxWaitMs, minBytes } = checkFetchOptions(o);
   const cappedMax = Math.min(maxBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.fetchResponse);
-  const target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  let target = rpc.partitionTarget("fetch", o.topic, o.partition);
+  const readFrom = replicas ? (o.readFrom ?? "leader") : "leader";
   let existenceChecked = false;
   const res = await retry(
     async () => {
+      const broker = await replicas?.choose(rpc, o.topic, o.partition, readFrom);
+      target = broker === undefined ? rpc.partitionTarget("fetch", o.topic, o.partition) : rpc.replicaFetchTarget(o.topic, o.partition, broker);
       try {
         return await rpc.call(
           "fetch",
@@ -79,8 +85,8 @@ export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptio
       }
     },
     ctx.retry,
-    // The metadata lookup already retried a topic that may be moments old.
-    { retriable: (e) => e.code !== "UNKNOWN_TOPIC" },
+    // The metadata lookup already retried a topic that may be moments old. A failed replica is chosen again.
+    { retriable: (e) => e.code !== "UNKNOWN_TOPIC", onRetry: () => replicas?.forget(o.topic) },
     ctx.env,
   );
   let records: FetchedRecord[];

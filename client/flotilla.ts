@@ -10,6 +10,7 @@ import { Admin } from "./admin.js";
 import { SharedConnection, type RequesterFactory } from "./connection.js";
 import type { ClientContext } from "./context.js";
 import { fetchPartition } from "./fetch.js";
+import { ReplicaChoice } from "./replica-choice.js";
 import { Producer } from "./producer.js";
 import { DEFAULT_RETRY, realRetryEnv, retryOptionsProblems, type RetryEnv, type RetryOptions } from "./retry.js";
 import { Rpc } from "./rpc.js";
@@ -45,6 +46,8 @@ export class Flotilla {
   private readonly ctx: ClientContext;
   private readonly fetchHold = {};
   private fetchRpc: Promise<Rpc> | undefined;
+  /** Picks the replica of a follower fetch. */
+  private readonly replicaChoice: ReplicaChoice;
 
   constructor(config: FlotillaConfig = {}) {
     const problems: string[] = [];
@@ -72,6 +75,8 @@ export class Flotilla {
       requestTimeoutMs,
       env: config.retryEnv ?? realRetryEnv,
     };
+    const env = this.ctx.env;
+    this.replicaChoice = new ReplicaChoice(() => env.random(), requestTimeoutMs);
   }
 
   get cluster(): string {
@@ -96,7 +101,7 @@ export class Flotilla {
       this.fetchRpc = undefined;
       throw e;
     }
-    return fetchPartition(this.ctx, rpc, options);
+    return fetchPartition(this.ctx, rpc, options, this.replicaChoice);
   }
 
   /** Consumer groups come in a later version; `fetch` reads a partition without one. */

@@ -200,6 +200,50 @@ test("producer - a batch whose linger ends while the window is full keeps taking
   await producer.disconnect();
 });
 
+test("producer - with several batches in flight, a delayed first request does not let the batches behind it land first", async () => {
+  const c = new FakeCluster({ t: 1 });
+  let release!: () => void;
+  c.fail("produce", { hold: new Promise<void>((r) => (release = r)) });
+  const producer = fakeFlotilla(c).producer({ lingerMs: 0, maxInFlight: 5, batchBytes: 200 });
+  await producer.connect();
+  const sends = [0, 1, 2, 3].map((i) => producer.send({ topic: "t", messages: [{ value: Buffer.alloc(100, i) }] }));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.ok(c.count("produce") >= 4, "the batches behind the first were sent meanwhile");
+  release();
+  const acks = await Promise.all(sends);
+  assert.deepEqual(acks.map((a) => a[0].offset), [0n, 1n, 2n, 3n]);
+  const values = c.logs.get("t/0")!.flatMap((b) => decodeRecords(b).map((r) => r.value![0]));
+  assert.deepEqual(values, [0, 1, 2, 3], "landed in the order sent");
+  assert.ok(produces(c).some((r) => r.sequence === 1) && c.count("produce") > 4, "the early ones were refused and sent again");
+  await producer.disconnect();
+});
+
+test("producer - a sequence gap nothing will fill restarts the numbering in a new epoch", async () => {
+  const c = new FakeCluster({ t: 1 });
+  c.fail("produce", { error: new FlotillaError("INVALID_REQUEST", "refused") });
+  const producer = fakeFlotilla(c).producer({ lingerMs: 0 });
+  await producer.connect();
+  await assert.rejects(producer.send({ topic: "t", messages: [{ value: "lost" }] }), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_REQUEST");
+  const acks = await producer.send({ topic: "t", messages: [{ value: "a" }, { value: "b" }] });
+  assert.deepEqual(acks.map((a) => a.offset), [0n, 1n]);
+  await producer.send({ topic: "t", messages: [{ value: "c" }] });
+  const headers = c.logs.get("t/0")!.map((b) => readBatchHeader(b));
+  assert.deepEqual(headers.map((h) => [h.producerEpoch, h.baseSequence]), [[1, 0], [1, 2]], "epoch 1 from the batch after the gap");
+  const last = produces(c).at(-1)!;
+  assert.equal(last.sequence, 2, "the request names the batch's sequence");
+  await producer.disconnect();
+});
+
+test("producer - acks leader sends no sequences (a lost acknowledged batch would leave a gap)", async () => {
+  const c = new FakeCluster({ t: 1 });
+  const producer = fakeFlotilla(c).producer({ lingerMs: 0, acks: "leader" });
+  await producer.connect();
+  await producer.send({ topic: "t", messages: [{ value: "a" }] });
+  assert.equal(produces(c)[0].producerId, undefined);
+  assert.equal(readBatchHeader(c.logs.get("t/0")![0]).producerId, -1n);
+  await producer.disconnect();
+});
+
 test("producer - acks none publishes and answers offset -1", async () => {
   const c = new FakeCluster({ t: 1 });
   const producer = fakeFlotilla(c).producer({ lingerMs: 0, acks: "none" });

@@ -8,8 +8,9 @@
  *    as Kafka does, or sticky for null keys) and appends the record to that partition's open batch.
  * 3. A batch closes when the next record would not fit in `batchBytes` (itself capped by the
  *    server's max payload less the request overhead), or `lingerMs` after its first record. Closing
- *    encodes one Kafka RecordBatch v2 (protocol/record-batch.ts) with a fresh 16-byte UUID, the
- *    producer id and the partition's next sequence; the bytes and UUID never change afterwards.
+ *    encodes one Kafka RecordBatch v2 (protocol/record-batch.ts) with a fresh 16-byte UUID and,
+ *    when idempotent with acks "all", the producer id, the partition's epoch and next sequence; the
+ *    UUID never changes afterwards, nor do the bytes unless the sequence restarts (6.).
  * 4. Up to `maxInFlight` closed batches per partition are sent at once, in order, to the partition's
  *    produce subject (NATS routes to the leader). Each answer's base offset resolves the batch;
  *    message i of a batch is at baseOffset + i.
@@ -20,10 +21,17 @@
  *    settled, so retries go out in order. Other errors reject the messages of that batch with the
  *    typed FlotillaError. A BATCH_TOO_LARGE for a batch of several records (a broker whose limit is
  *    below ours) splits it in two, sent one after the other, as Kafka's producer does.
- *
- * Ordering caveat: the broker does not check producer sequences yet, so with maxInFlight > 1 a
- * batch whose request was lost (a timeout) can land after the batch sent behind it. Use
- * maxInFlight: 1 where strict per-partition order under failures matters.
+ * 6. Order with several batches in flight: the partition leader appends a producer's batches only
+ *    in sequence order (broker/partition/producer-sequence.ts). When a request is lost, the batches
+ *    sent behind it are refused with the retriable OUT_OF_ORDER_SEQUENCE and retried after it, so
+ *    they land in the order they were sent, across leader changes too. A gap that nothing will
+ *    fill (an earlier batch failed for good, or the partition forgot the producer: UNKNOWN_PRODUCER)
+ *    shows as a sequence error that persists once every earlier batch has settled; the partition
+ *    then restarts its numbering in a new epoch at this batch (Kafka's epoch bump), re-encoding the
+ *    batches from it on, and a straggler of the old epoch can no longer land after them.
+ *    Sequences are sent with acks "all" only: an acks "leader" batch may be lost in a leader change
+ *    after its ack, which would leave such a gap behind every later batch (Kafka requires acks=all
+ *    for idempotence for the same reason). Those batches keep their UUID dedup, not their order.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { FlotillaError } from "../protocol/errors.js";
@@ -131,9 +139,12 @@ interface ClosedBatch {
   /** Budget bytes held by its records, released when it settles. */
   held: number;
   id: Uint8Array;
+  /** The epoch and first sequence the bytes carry (epoch -1: not sequenced). */
+  epoch: number;
   sequence: number;
-  /** The records, kept to split the batch should a broker find it too large. */
+  /** The records and their timestamp, kept to split or renumber the batch. */
   records: RecordInput[];
+  timestamp: bigint;
   result: Deferred<OffsetOf>;
   retrying: boolean;
 }
@@ -147,9 +158,13 @@ interface PartitionQueue {
   inFlight: number;
   /** Batches of this partition in a retry: while any is, no new batch is sent. */
   retrying: number;
-  /** Settles when the last batch handed to the sender has settled (ok or not). */
+  /** Settles when every batch handed to the sender so far has settled (ok or not). */
   lastSettled: Promise<void>;
+  /** The epoch and sequence of the next batch closed. */
+  epoch: number;
   nextSequence: number;
+  /** Restarts of the numbering: epoch → the sequence of that epoch that became 0 in the next one. */
+  restarts: Map<number, number>;
   /** The topic's partition count when a record was last appended (for the sticky partitioner). */
   numPartitions: number;
 }
@@ -160,6 +175,9 @@ export function newBatchId(): Uint8Array {
 }
 
 const INT32_MAX = 2 ** 31 - 1;
+const SEQUENCE_SPACE = 2 ** 31;
+/** Producer epochs are int16 in the batch header. */
+const MAX_EPOCH = 2 ** 15 - 1;
 
 export class Producer {
   readonly config: ResolvedProducerConfig;
@@ -302,7 +320,7 @@ export class Producer {
     const k = `${topic}\u0000${partition}`;
     let q = this.queues.get(k);
     if (!q) {
-      q = { topic, partition, open: undefined, ready: [], inFlight: 0, retrying: 0, lastSettled: Promise.resolve(), nextSequence: 0, numPartitions: 1 };
+      q = { topic, partition, open: undefined, ready: [], inFlight: 0, retrying: 0, lastSettled: Promise.resolve(), epoch: 0, nextSequence: 0, restarts: new Map(), numPartitions: 1 };
       this.queues.set(k, q);
     }
     return q;
@@ -348,10 +366,10 @@ export class Producer {
     clearTimeout(open.timer);
     this.partitioner.batchClosed(q.topic, q.partition, q.numPartitions);
     const sequence = q.nextSequence;
-    q.nextSequence = (q.nextSequence + open.records.length) % (INT32_MAX + 1);
+    q.nextSequence = (q.nextSequence + open.records.length) % SEQUENCE_SPACE;
     let batch: ClosedBatch;
     try {
-      batch = this.encode(q, open.records, sequence, open.bytes - RECORD_BATCH_HEADER_SIZE, open.result);
+      batch = this.encode(q, open.records, q.epoch, sequence, BigInt(Date.now()), open.bytes - RECORD_BATCH_HEADER_SIZE, open.result);
     } catch (e) {
       this.budget.release(open.bytes - RECORD_BATCH_HEADER_SIZE);
       open.result.reject(e);
@@ -361,14 +379,59 @@ export class Producer {
     this.dispatch(q);
   }
 
-  private encode(q: PartitionQueue, records: RecordInput[], sequence: number, held: number, result: Deferred<OffsetOf>): ClosedBatch {
-    let bytes: Uint8Array;
+  /** Whether batches carry the producer id and sequences (see 6. above). */
+  private get sequenced(): boolean {
+    return this.config.idempotent && this.config.acks === "all";
+  }
+
+  private encode(
+    q: PartitionQueue,
+    records: RecordInput[],
+    epoch: number,
+    sequence: number,
+    timestamp: bigint,
+    held: number,
+    result: Deferred<OffsetOf>,
+  ): ClosedBatch {
+    const batch: ClosedBatch = { bytes: new Uint8Array(0), held, id: newBatchId(), epoch: -1, sequence, records, timestamp, result, retrying: false };
+    this.encodeBytes(q, batch, epoch, sequence);
+    return batch;
+  }
+
+  /** (Re-)encodes the batch's bytes with this epoch and sequence; the records and UUID stay. */
+  private encodeBytes(q: PartitionQueue, batch: ClosedBatch, epoch: number, sequence: number): void {
+    const ids = this.sequenced ? { producerId: this.producerId, producerEpoch: epoch, baseSequence: sequence } : {};
     try {
-      bytes = this.config.idempotent ? encodeRecordBatch(records, { producerId: this.producerId, producerEpoch: 0, baseSequence: sequence }) : encodeRecordBatch(records);
+      batch.bytes = encodeRecordBatch(batch.records, { ...ids, timestamp: batch.timestamp });
     } catch (e) {
       throw new FlotillaError("INVALID_REQUEST", `could not encode a batch for ${q.topic}/${q.partition}: ${(e as Error).message}`, { cause: e });
     }
-    return { bytes, held, id: newBatchId(), sequence, records, result, retrying: false };
+    batch.epoch = this.sequenced ? epoch : -1;
+    batch.sequence = sequence;
+  }
+
+  /** Brings a batch numbered in an older epoch to the partition's current numbering. */
+  private renumber(q: PartitionQueue, batch: ClosedBatch): void {
+    if (batch.epoch < 0 || batch.epoch === q.epoch) return;
+    let { epoch, sequence } = batch;
+    while (epoch < q.epoch) {
+      sequence = (sequence - q.restarts.get(epoch)! + SEQUENCE_SPACE) % SEQUENCE_SPACE;
+      epoch++;
+    }
+    this.encodeBytes(q, batch, epoch, sequence);
+  }
+
+  /**
+   * Every batch before `batch` has settled and the partition still refuses its sequence: nothing
+   * will fill the gap. Numbering restarts at 0 in a new epoch at this batch (and the later ones
+   * follow it there, renumbered before their next attempt).
+   */
+  private restartSequence(q: PartitionQueue, batch: ClosedBatch, cause: FlotillaError): void {
+    if (q.epoch >= MAX_EPOCH) throw new FlotillaError(cause.code, `${cause.message} (the producer ran out of epochs for ${q.topic}/${q.partition}; create a new producer)`, { cause });
+    q.restarts.set(q.epoch, batch.sequence);
+    q.nextSequence = (q.nextSequence - batch.sequence + SEQUENCE_SPACE) % SEQUENCE_SPACE;
+    q.epoch++;
+    this.renumber(q, batch);
   }
 
   private dispatch(q: PartitionQueue): void {
@@ -377,7 +440,7 @@ export class Producer {
       q.inFlight++;
       const previous = q.lastSettled;
       const settled = this.sendBatch(q, batch, previous);
-      q.lastSettled = settled;
+      q.lastSettled = Promise.all([previous, settled]).then(() => undefined);
     }
     if (q.open?.lingered && this.canSend(q)) this.close(q);
   }
@@ -409,6 +472,8 @@ export class Producer {
   /** Sends one batch with retries; splits it when the broker finds it too large. */
   private async deliver(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>, retrying: () => void): Promise<OffsetOf> {
     let base: bigint;
+    /** A sequence error that came back after every earlier batch had settled: a gap for good. */
+    let gap: FlotillaError | undefined;
     try {
       base = await retry(
         async (attempt) => {
@@ -416,7 +481,15 @@ export class Producer {
             retrying();
             await previous; // retries go out in the partition's order
           }
-          return this.produceOnce(q, batch);
+          this.renumber(q, batch);
+          if (gap) this.restartSequence(q, batch, gap);
+          gap = undefined;
+          try {
+            return await this.produceOnce(q, batch);
+          } catch (e) {
+            if (attempt > 0 && e instanceof FlotillaError && (e.code === "OUT_OF_ORDER_SEQUENCE" || e.code === "UNKNOWN_PRODUCER")) gap = e;
+            throw e;
+          }
         },
         this.config.retry,
         {
@@ -432,8 +505,9 @@ export class Producer {
       retrying();
       await previous;
       const k = Math.ceil(batch.records.length / 2);
-      const first = this.encode(q, batch.records.slice(0, k), batch.sequence, 0, batch.result);
-      const second = this.encode(q, batch.records.slice(k), (batch.sequence + k) % (INT32_MAX + 1), 0, batch.result);
+      this.renumber(q, batch);
+      const first = this.encode(q, batch.records.slice(0, k), batch.epoch, batch.sequence, batch.timestamp, 0, batch.result);
+      const second = this.encode(q, batch.records.slice(k), batch.epoch, (batch.sequence + k) % SEQUENCE_SPACE, batch.timestamp, 0, batch.result);
       const a = await this.deliver(q, first, Promise.resolve(), retrying);
       const b = await this.deliver(q, second, Promise.resolve(), retrying);
       return (i) => (i < k ? a(i) : b(i - k));
@@ -451,7 +525,7 @@ export class Producer {
       timeoutMs: this.config.timeoutMs,
       // Idempotent: the same UUID on every attempt, so the broker appends the batch once.
       batchId: this.config.idempotent ? batch.id : newBatchId(),
-      ...(this.config.idempotent && { producerId: this.producerId, sequence: batch.sequence }),
+      ...(batch.epoch >= 0 && { producerId: this.producerId, sequence: batch.sequence }),
       batch: batch.bytes,
     };
     if (this.config.acks === "none") {

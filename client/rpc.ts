@@ -40,6 +40,11 @@ export class Rpc {
     return { kind: "partition", subject: subjects.partition(this.cluster, topic, partition, op), what: `${op} ${op === "produce" ? "to" : "from"} ${topic}/${partition}` };
   }
 
+  /** The partition's replica on one broker, leader or follower (follower fetch). */
+  replicaFetchTarget(topic: string, partition: number, brokerId: number): RequestTarget {
+    return { kind: "partition", subject: subjects.replicaFetch(this.cluster, topic, partition, brokerId), what: `fetch from ${topic}/${partition} at broker ${brokerId}` };
+  }
+
   /** Sends `request` and resolves with the response, or throws the FlotillaError it carries. */
   async call<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K], timeoutMs: number): Promise<ResponseMap[K]> {
     const limits = this.limits;

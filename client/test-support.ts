@@ -1,7 +1,8 @@
 /**
  * A fake cluster behind the Requester seam, for unit tests of the client: it decodes every request
  * with protocol/requests.ts, lets the test script failures, and keeps per-partition logs of the
- * batches it accepted (with dedup by batch UUID, as a broker does).
+ * batches it accepted (with dedup by batch UUID and, per producer, sequences in order, as a broker
+ * does: a new producer starts at 0, a new epoch at 0, otherwise each batch follows the last).
  */
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type ResponseOf } from "../protocol/requests.js";
 import { FlotillaError } from "../protocol/errors.js";
@@ -27,10 +28,14 @@ export class FakeCluster implements Requester {
   readonly published: SeenRequest[] = [];
   /** topic → partition count. */
   readonly topics = new Map<string, number>();
+  /** Every partition's replicas in metadata answers (broker 1 leads). */
+  replicas = [1];
   /** "topic/partition" → accepted batches, stamped with their base offsets. */
   readonly logs = new Map<string, Uint8Array[]>();
   private readonly next = new Map<string, bigint>();
   private readonly dedup = new Map<string, bigint>();
+  /** "topic/partition/producerId" → the producer's epoch and the sequence it must send next. */
+  private readonly sequences = new Map<string, { epoch: number; next: number }>();
   /** Faults applied to the next matching requests, in order. */
   readonly faults: Array<{ type: AnyRequest["type"]; fault: Fault; applyAfter?: boolean }> = [];
   closed = false;
@@ -86,7 +91,7 @@ export class FakeCluster implements Requester {
           topics: names.map((topic) => {
             const n = this.topics.get(topic);
             if (n === undefined) return { topic, error: new FlotillaError("UNKNOWN_TOPIC").toWire(), partitions: [] };
-            return { topic, partitions: Array.from({ length: n }, (_, partition) => ({ partition, leader: 1, replicas: [1] })) };
+            return { topic, partitions: Array.from({ length: n }, (_, partition) => ({ partition, leader: 1, replicas: this.replicas })) };
           }),
         };
         return encodeResponse("metadata", res);
@@ -102,6 +107,13 @@ export class FakeCluster implements Requester {
         const base = this.next.get(key) ?? 0n;
         stampBatch(batch, 0, base, 1);
         const h = readBatchHeader(batch);
+        if (h.producerId >= 0n) {
+          const producerKey = `${key}/${h.producerId}`;
+          const last = this.sequences.get(producerKey);
+          const inOrder = last === undefined || h.producerEpoch > last.epoch ? h.baseSequence === 0 : h.producerEpoch === last.epoch && h.baseSequence === last.next;
+          if (!inOrder) return encodeErrorResponse(new FlotillaError(last ? "OUT_OF_ORDER_SEQUENCE" : "UNKNOWN_PRODUCER", `sequence ${h.baseSequence} epoch ${h.producerEpoch}`));
+          this.sequences.set(producerKey, { epoch: h.producerEpoch, next: h.baseSequence + h.recordCount });
+        }
         this.next.set(key, base + BigInt(h.recordCount));
         this.dedup.set(id, base);
         this.logs.set(key, [...(this.logs.get(key) ?? []), batch]);

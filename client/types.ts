@@ -69,6 +69,13 @@ export interface FetchOptions {
   minBytes?: number;
   /** "leader" (default) or "linearizable" (the leader confirms it still leads first). */
   consistency?: "leader" | "linearizable";
+  /**
+   * Which replica serves the fetch: "leader" (default), "follower" (a follower, or the leader when
+   * there is none) or "any" replica, spreading reads off the leader. A follower first gets a read
+   * index from the leader, so it never answers with less than the leader had committed when the
+   * fetch arrived (at the cost of that round trip).
+   */
+  readFrom?: "leader" | "follower" | "any";
 }
 
 export interface FetchedRecord {

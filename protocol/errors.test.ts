@@ -28,7 +28,8 @@ test("errors - the codes the brokers and clients rely on exist with the right fl
     ["INVALID_REQUEST", false, false],
     ["BATCH_TOO_LARGE", false, false],
     ["DUPLICATE_SEQUENCE", false, false],
-    ["OUT_OF_ORDER_SEQUENCE", false, false],
+    ["OUT_OF_ORDER_SEQUENCE", true, false],
+    ["UNKNOWN_PRODUCER", true, false],
     ["UNKNOWN_MEMBER", false, false],
     ["INTERNAL", false, false],
   ];

@@ -40,7 +40,10 @@ export const ErrorCode = {
   OFFSET_OUT_OF_RANGE: { id: 32, kafka: 1, retriable: false, refreshMetadata: false, message: "The offset is outside the partition's range of offsets." },
   /** The batch was written before: the broker answers with the first write's offsets, so clients rarely see this. */
   DUPLICATE_SEQUENCE: { id: 33, kafka: 46, retriable: false, refreshMetadata: false, message: "The batch's sequence number was already written." },
-  OUT_OF_ORDER_SEQUENCE: { id: 34, kafka: 45, retriable: false, refreshMetadata: false, message: "The batch's sequence number leaves a gap after the producer's last." },
+  /** Retriable: the batches before it may still be on their way (a lost request being retried). */
+  OUT_OF_ORDER_SEQUENCE: { id: 34, kafka: 45, retriable: true, refreshMetadata: false, message: "The batch's sequence number leaves a gap after the producer's last." },
+  /** The partition has no state for the producer (new to it, or forgotten): its first batch must have sequence 0. */
+  UNKNOWN_PRODUCER: { id: 35, kafka: 59, retriable: true, refreshMetadata: false, message: "The partition does not know this producer id; its first batch must have sequence 0." },
 
   NOT_COORDINATOR: { id: 40, kafka: 16, retriable: true, refreshMetadata: true, message: "This broker is not the group's coordinator." },
   /** The member must join the group again (with no member id), not retry. */

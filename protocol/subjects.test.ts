@@ -58,6 +58,8 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
   assert.deepEqual(parseSubject(subjects.faultControl("c", 2)), { kind: "faults", cluster: "c", brokerId: 2 });
   assert.deepEqual(parseSubject(subjects.produce("c", "a.b", 3)), { kind: "produce", cluster: "c", topic: "a.b", partition: 3 });
   assert.deepEqual(parseSubject(subjects.fetch("c", "t", 0)), { kind: "fetch", cluster: "c", topic: "t", partition: 0 });
+  assert.deepEqual(parseSubject(subjects.replicaFetch("c", "a.b", 1, 3)), { kind: "replicaFetch", cluster: "c", topic: "a.b", partition: 1, brokerId: 3 });
+  assert.throws(() => subjects.replicaFetch("c", "t", 0, 0), "broker ids start at 1");
   for (const kind of ["metadata", "admin", "controller"] as const) assert.deepEqual(parseSubject(`flotilla.c.${kind}`), { kind, cluster: "c" });
   for (const bad of [
     "",
@@ -72,6 +74,8 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
     "flotilla.c.p.~.1.produce",
     "flotilla.c.p.a*b.1.fetch",
     "flotilla.c.p.t.99999999999.fetch",
+    "flotilla.c.p.t.1.produce.2",
+    "flotilla.c.p.t.1.fetch.0",
     "flotilla.c.metadata.extra",
     "flotilla.a*.metadata",
   ]) {

@@ -7,6 +7,8 @@ import { FlotillaError } from "./errors.js";
  *   raft.<brokerId>                     Raft traffic to one broker, all groups coalesced (broker-only)
  *   p.<topic>.<partition>.produce       produce to a partition; only its leader subscribes (queue group)
  *   p.<topic>.<partition>.fetch         fetch from a partition; same
+ *   p.<topic>.<partition>.fetch.<id>    fetch served by the partition's replica on broker <id>, leader
+ *                                       or follower (follower fetch, with a read index from the leader)
  *   metadata                            cluster metadata; every broker answers (queue group)
  *   admin                               admin requests from clients; every broker answers and forwards
  *                                       what needs the controller
@@ -107,6 +109,11 @@ export const subjects = {
   fetch(cluster: string, topic: string, partition: number): string {
     return subjects.partition(cluster, topic, partition, "fetch");
   },
+  /** Fetch from the partition's replica on one broker (follower fetch): each replica subscribes to its own. */
+  replicaFetch(cluster: string, topic: string, partition: number, brokerId: number): string {
+    checkBrokerId(brokerId);
+    return `${subjects.partition(cluster, topic, partition, "fetch")}.${brokerId}`;
+  },
   metadata(cluster: string): string {
     return `${root(cluster)}.metadata`;
   },
@@ -141,6 +148,7 @@ export function brokerOnlySubjects(cluster: string): string[] {
 export type ParsedSubject =
   | { kind: "raft" | "faults"; cluster: string; brokerId: number }
   | { kind: PartitionOp; cluster: string; topic: string; partition: number }
+  | { kind: "replicaFetch"; cluster: string; topic: string; partition: number; brokerId: number }
   | { kind: "metadata" | "admin" | "controller"; cluster: string };
 
 function parseInt32(token: string, what: string, min: number): number {
@@ -161,6 +169,9 @@ export function parseSubject(subject: string): ParsedSubject {
   if (t.length === 4 && (kind === "raft" || kind === "faults")) return { kind, cluster, brokerId: parseInt32(t[3], "broker id", 1) };
   if (t.length === 6 && kind === "p" && (t[5] === "produce" || t[5] === "fetch")) {
     return { kind: t[5], cluster, topic: decodeTopicToken(t[3]), partition: parseInt32(t[4], "partition", 0) };
+  }
+  if (t.length === 7 && kind === "p" && t[5] === "fetch") {
+    return { kind: "replicaFetch", cluster, topic: decodeTopicToken(t[3]), partition: parseInt32(t[4], "partition", 0), brokerId: parseInt32(t[6], "broker id", 1) };
   }
   throw new DecodeError(`subject "${subject}" is not a Flotilla subject`);
 }

@@ -141,8 +141,8 @@ export function describeCluster(image: MetadataImage, runtime: ClusterRuntime): 
   };
 }
 
-/** The partition's in-sync replicas, in replica order: as reported, or else those on live brokers. */
+/** The partition's in-sync replicas, in replica order: those on live brokers, and of those the ones its leader reports in sync when it does. */
 function inSyncReplicas(replicas: readonly number[], rt: PartitionRuntime, isAlive: (brokerId: number) => boolean): number[] {
   const isr = rt.isr;
-  return isr ? replicas.filter((id) => isr.includes(id)) : replicas.filter(isAlive);
+  return replicas.filter((id) => isAlive(id) && (!isr || isr.includes(id)));
 }

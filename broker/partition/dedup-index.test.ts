@@ -29,3 +29,23 @@ test("dedup index - remembers the last `window` batches, forgets truncated ones"
   assert.equal(d.lookup(id(3)), undefined, "and index 4 itself");
   assert.equal(d.lookup(id(4))?.term, 2);
 });
+
+test("dedup index - a producer's last batch follows appends, truncations and the window", () => {
+  const d = new DedupIndex(3);
+  const p = (firstSeq: number, producerId = 1n) => ({ producerId, epoch: 0, firstSeq, lastSeq: firstSeq + 1 });
+  d.add(id(1), { index: 1, term: 1, baseOffset: 0, nextOffset: 2, producer: p(0) });
+  d.add(id(2), { index: 2, term: 1, baseOffset: 2, nextOffset: 4, producer: p(0, 2n) });
+  d.add(id(3), { index: 3, term: 1, baseOffset: 4, nextOffset: 6, producer: p(2) });
+  assert.equal(d.lastOfProducer(1n)?.firstSeq, 2);
+  assert.equal(d.producers, 2);
+  d.truncateFrom(3);
+  assert.equal(d.lastOfProducer(1n)?.firstSeq, 0, "the truncated batch's predecessor is the last again");
+  d.add(id(4), { index: 3, term: 2, baseOffset: 4, nextOffset: 6, producer: p(2) });
+  d.add(id(5), { index: 4, term: 2, baseOffset: 6, nextOffset: 8 });
+  d.add(id(6), { index: 5, term: 2, baseOffset: 8, nextOffset: 10 });
+  assert.equal(d.lastOfProducer(2n), undefined, "a producer whose batches left the window is forgotten");
+  assert.equal(d.lastOfProducer(1n)?.firstSeq, 2);
+  d.add(id(7), { index: 6, term: 2, baseOffset: 10, nextOffset: 12 });
+  assert.equal(d.lastOfProducer(1n), undefined);
+  assert.equal(d.producers, 0);
+});

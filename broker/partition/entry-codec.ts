@@ -17,6 +17,7 @@
  * the payload is read straight into it).
  */
 import { EntryType, type Entry } from "../../protocol/raft.js";
+import type { ProducerBatch } from "./producer-sequence.js";
 
 export const ENTRY_HEADER_SIZE = 17;
 export const BATCH_ID_SIZE = 16;
@@ -24,6 +25,9 @@ export const EntryKind = { RecordBatch: 1 } as const;
 
 /** Offsets of the batch header fields this module reads (see protocol/record-batch.ts). */
 const BATCH_LAST_OFFSET_DELTA = 23;
+const BATCH_PRODUCER_ID = 43;
+const BATCH_PRODUCER_EPOCH = 51;
+const BATCH_BASE_SEQUENCE = 53;
 
 /** Builds a data entry's payload: the one copy of the producer's batch on the produce path. */
 export function encodeDataEntry(batchId: Uint8Array, batch: Uint8Array): Buffer {
@@ -57,6 +61,24 @@ export function entryOffsets(data: Uint8Array): { base: number; next: number } {
   const dv = new DataView(data.buffer, data.byteOffset + ENTRY_HEADER_SIZE, data.length - ENTRY_HEADER_SIZE);
   const base = Number(dv.getBigInt64(0));
   return { base, next: base + dv.getInt32(BATCH_LAST_OFFSET_DELTA) + 1 };
+}
+
+/**
+ * The idempotence fields of the batch at `at` in `buf` (a checked header), or undefined for a
+ * batch of no idempotent producer (producer id -1, or any negative id or sequence).
+ */
+export function batchProducer(buf: Uint8Array, at = 0): ProducerBatch | undefined {
+  const dv = new DataView(buf.buffer, buf.byteOffset + at, buf.length - at);
+  const producerId = dv.getBigInt64(BATCH_PRODUCER_ID);
+  const firstSeq = dv.getInt32(BATCH_BASE_SEQUENCE);
+  if (producerId < 0n || firstSeq < 0) return undefined;
+  const epoch = dv.getInt16(BATCH_PRODUCER_EPOCH);
+  return { producerId, epoch, firstSeq, lastSeq: (firstSeq + dv.getInt32(BATCH_LAST_OFFSET_DELTA)) % 2 ** 31 };
+}
+
+/** The idempotence fields of a data entry's batch. */
+export function entryProducer(data: Uint8Array): ProducerBatch | undefined {
+  return batchProducer(data, ENTRY_HEADER_SIZE);
 }
 
 export function batchIdKey(id: Uint8Array): string {

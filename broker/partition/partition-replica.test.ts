@@ -408,6 +408,47 @@ test("partition - a truncated uncommitted entry's produce is rejected, never ack
   );
 });
 
+test("partition - an idempotent producer's batches land in sequence order, on a new leader and after a restart too", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  const send = (r: PartitionReplica, seq: number, producerId = 77n) =>
+    r.produce({ batch: encodeRecordBatch([{ key: null, value: Buffer.from(`s${seq}`) }, { key: null, value: Buffer.from(`s${seq + 1}`) }], { producerId, producerEpoch: 0, baseSequence: seq }), batchId: randomBytes(16), acks: "all" });
+  const refused = (p: Promise<unknown>) => p.then(() => "ok", code);
+  assert.equal((await send(leader, 0)).baseOffset, 0n);
+  const last = leader.status().lastIndex;
+  assert.equal(await refused(send(leader, 4)), "OUT_OF_ORDER_SEQUENCE", "sequence 2 has not landed yet");
+  assert.equal(leader.status().lastIndex, last, "nothing appended");
+  assert.equal(await refused(send(leader, 0)), "DUPLICATE_SEQUENCE");
+  assert.equal(await refused(send(leader, 6, 78n)), "UNKNOWN_PRODUCER");
+  assert.equal((await send(leader, 2)).baseOffset, 2n);
+  assert.equal((await send(leader, 4)).baseOffset, 4n);
+  await c.converge(6n);
+
+  // A new leader knows the producer from its own log.
+  await c.kill(leader.id);
+  const next = await c.leader();
+  assert.equal(await refused(send(next, 8)), "OUT_OF_ORDER_SEQUENCE");
+  assert.equal((await send(next, 6)).baseOffset, 6n);
+  await c.start(leader.id);
+  await c.converge(8n);
+
+  // So does every replica after a restart.
+  for (const id of [...c.brokers.keys()]) {
+    await c.replica(id).close();
+    c.brokers.get(id)!.replica = undefined;
+  }
+  await c.startAll();
+  const again = await c.leader();
+  assert.equal(await refused(send(again, 10)), "OUT_OF_ORDER_SEQUENCE");
+  assert.equal((await send(again, 8)).baseOffset, 8n);
+  await c.converge(10n);
+  assert.deepEqual(
+    records(await fetchAll(again)).map((r) => r.value),
+    Array.from({ length: 10 }, (_, i) => `s${i}`),
+  );
+});
+
 test("partition - a fetch past the high watermark waits while within the log (a new leader's lag), and a cut-off leader never calls it out of range", async (t) => {
   const c = new Cluster(t);
   await c.startAll();
@@ -451,6 +492,23 @@ test("partition - a replica whose log was lost does not vote until it has caught
   assert.ok(back.status().term > termBefore);
   await c.converge(12n);
   assert.equal(records(await fetchAll(back)).length, 12);
+});
+
+test("partition - a replica whose log was lost recovers while the partition is idle: no write needed", async (t) => {
+  const c = new Cluster(t);
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 3; i++) await leader.produce({ batch: batch(`x${i}`), batchId: randomBytes(16), acks: "all" });
+  await c.converge(9n);
+  const victim = c.live().find((r) => !r.isLeader)!;
+  await c.kill(victim.id);
+  rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
+  const back = await c.start(victim.id);
+  assert.equal(back.isRecovering, true);
+  // Nothing is produced: the leader's heartbeats alone must expose the loss and bring it back.
+  await waitFor("recovery to finish", () => !back.isRecovering);
+  await c.converge(9n);
+  assert.deepEqual(Buffer.from(await fetchAll(back)), Buffer.from(await fetchAll(await c.leader())));
 });
 
 test("partition - with its leader down, a healthy replica cannot win with the vote of one that lost its log", async (t) => {

@@ -35,13 +35,15 @@ import { ProposalDroppedError, RawNode, bootstrapState, type StateRole } from ".
 import { RaftLogStorage, SegmentLog } from "../log/index.js";
 import { AckWaiters, type TermAt } from "./ack-waiters.js";
 import { DedupIndex, type DedupEntry } from "./dedup-index.js";
-import { ENTRY_HEADER_SIZE, encodeDataEntry, entryBatchId, entryOffsets, isDataEntry } from "./entry-codec.js";
+import { ENTRY_HEADER_SIZE, batchProducer, encodeDataEntry, entryBatchId, entryOffsets, entryProducer, isDataEntry } from "./entry-codec.js";
 import { validateFetchRequest, type FetchRequest, type FetchResult } from "./fetch-request.js";
 import { HighWatermarkWaiters } from "./high-watermark-waiters.js";
+import { FollowerLag, type FollowerLagReport } from "./follower-lag.js";
 import { LeaderChangeEvents, type LeaderChange } from "./leader-events.js";
 import { LostFollowerHandOff, mostCaughtUpVoter } from "./leadership-transfer.js";
 import { notLeader } from "./not-leader.js";
 import { partitionEntryCodec } from "./partition-codec.js";
+import { checkSequence } from "./producer-sequence.js";
 import { PartitionTail } from "./partition-tail.js";
 import { validateProduceRequest, type Acks, type ProduceRequest, type ProduceResult } from "./produce-request.js";
 import { RaftDriver } from "./raft-driver.js";
@@ -87,6 +89,9 @@ export class PartitionReplica {
   private readonly fetchWaiters = new HighWatermarkWaiters();
   private readonly leaderEvents: LeaderChangeEvents;
   private readonly lostFollowers: LostFollowerHandOff;
+  /** Leader only: follower lag and the in-sync replicas, sampled every `electionTick` ticks. */
+  private readonly followerLag: FollowerLag;
+  private ticksSinceLagSample = 0;
 
   private failure: Error | undefined;
   private closed = false;
@@ -121,6 +126,7 @@ export class PartitionReplica {
     this.reads = new ReadIndexWaiters(o.brokerId, this.group);
     this.leaderEvents = new LeaderChangeEvents({ group: this.group, topic: o.topic, partition: o.partition }, this.logger);
     const electionTick = o.electionTick ?? 10;
+    this.followerLag = new FollowerLag(o.brokerId, o.replicaLagMaxMs ?? 10_000);
     this.lostFollowers = new LostFollowerHandOff(o.brokerId, electionTick * (o.tickMs ?? 100), this.logger);
     this.node = new RawNode(
       {
@@ -155,7 +161,11 @@ export class PartitionReplica {
         },
         onSoftState: (role, leader) => this.onSoftState(role, leader),
         onCommitted: (entries) => this.apply(entries),
-        afterApply: (readStates) => this.reads.answer(readStates, this.applied),
+        afterApply: (readStates) => {
+          this.reads.answer(readStates, this.applied);
+          // After every Ready, not only one that applied entries: a heartbeat can complete recovery.
+          if (this.recovering?.isCaughtUp(this.applied, this.term)) this.finishRecovery();
+        },
         onPersisted: () => this.acks.resolveDurable(this.node.log.persisted, this.termAt, this.leader),
       },
       init.hardState,
@@ -208,7 +218,7 @@ export class PartitionReplica {
 
     const dedup = new DedupIndex(options.dedupWindow ?? 10_000);
     const tail = await PartitionTail.open(log, maxTailBytes, options.dedupWindow ?? 10_000, Math.max(maxTailBytes, 64 << 20), (e) => {
-      if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), { index: e.entry.index, term: e.entry.term, baseOffset: e.offset, nextOffset: e.next });
+      if (isDataEntry(e.entry)) dedup.add(entryBatchId(e.entry.data), dedupEntry(e.entry));
     });
     const hw = applied >= log.firstIndex ? tail.entryAt(applied)!.next : Number(log.logStartOffset);
     return new PartitionReplica(options, log, storage, tail, dedup, { applied, hw, hardState, confState: conf, incarnation, recovering });
@@ -228,12 +238,18 @@ export class PartitionReplica {
 
   private step(m: Message): void {
     if (this.closed || this.failure) return;
-    if (this.recovering && !this.recovering.admits(m)) return;
+    if (this.recovering && !this.recovering.admits(m, this.node.log.lastIndex())) return;
+    if (this.role === "leader") this.followerLag.heard(m.from);
     if (m.type === MessageType.AppResp && m.reject && this.role === "leader") {
       const target = this.lostFollowers.check(m, this.node.status());
       if (target !== 0) this.node.transferLeader(target);
     }
     this.node.step(m);
+    if (this.recovering) {
+      const lastIndex = this.node.log.lastIndex();
+      const lost = this.recovering.lostEntriesReply(m, this.id, lastIndex, this.node.log.term(lastIndex) ?? 0);
+      if (lost) this.o.router.send(lost);
+    }
     this.driver.scheduleDrain();
   }
 
@@ -242,6 +258,10 @@ export class PartitionReplica {
     // A recovering replica must not campaign; as a follower a tick does nothing else.
     if (this.recovering && this.role !== "leader") return;
     this.node.tick();
+    if (this.role === "leader" && ++this.ticksSinceLagSample >= (this.o.electionTick ?? 10)) {
+      this.ticksSinceLagSample = 0;
+      this.followerLag.sample(Date.now(), this.node.status());
+    }
     this.driver.scheduleDrain();
   }
 
@@ -323,10 +343,7 @@ export class PartitionReplica {
   private onEntries(entries: Entry[]): void {
     this.tail.append(entries, (from) => this.onTruncate(from));
     for (const e of entries) {
-      if (isDataEntry(e)) {
-        const o = entryOffsets(e.data);
-        this.dedup.add(entryBatchId(e.data), { index: e.index, term: e.term, baseOffset: o.base, nextOffset: o.next });
-      }
+      if (isDataEntry(e)) this.dedup.add(entryBatchId(e.data), dedupEntry(e));
     }
   }
 
@@ -341,7 +358,9 @@ export class PartitionReplica {
         throw new Error(`the partition tail ends at ${this.tail.lastIndex} but the Raft log at ${this.node.log.lastIndex()}`);
       }
       this.nextOffset = this.tail.endOffset;
-      this.leaderTerm = this.node.status().hardState.term;
+      const status = this.node.status();
+      this.leaderTerm = status.hardState.term;
+      this.followerLag.reset(Date.now(), status);
       this.term = this.leaderTerm;
       this.logger.info({ term: this.leaderTerm, nextOffset: this.nextOffset }, "became leader");
     } else if (wasLeader && role !== "leader") {
@@ -378,7 +397,6 @@ export class PartitionReplica {
     }
     this.tail.trim(Math.min(this.applied, this.node.log.persisted));
     if (confChanged || this.applied - this.lastCheckpointApplied >= this.checkpointEvery) void this.writeCheckpoint();
-    if (this.recovering?.isCaughtUp(this.applied, this.term)) this.finishRecovery();
   }
 
   /** A suffix from `from` on is being replaced: waiters for those entries were never acknowledged. */
@@ -444,6 +462,9 @@ export class PartitionReplica {
    *    (NOT_LEADER with the leader it knows).
    * 3. Dedup: a batch id already in the log (committed or not, within the window) returns the
    *    ORIGINAL base offset and appends nothing; acks are then answered for that original entry.
+   *    A batch of an idempotent producer must then follow that producer's last batch in the log
+   *    (`checkSequence`, producer-sequence.ts): a gap is a retriable OUT_OF_ORDER_SEQUENCE, so a
+   *    producer's batches land in its order even when one request of several in flight was lost.
    * 4. Offsets: base = `nextOffset`, then `nextOffset += recordCount`. The batch is copied once into
    *    the Raft entry (17-byte header + batch) and stamped in place with the base offset and the
    *    leader epoch (= Raft term): both lie before the CRC'd range, so nothing is recomputed.
@@ -468,6 +489,8 @@ export class PartitionReplica {
 
       const dup = this.dedup.lookup(req.batchId);
       if (dup) return this.answerDuplicate(dup, req.acks);
+      const producer = batchProducer(req.batch);
+      if (producer) checkSequence(this.dedup.lastOfProducer(producer.producerId), producer);
 
       const base = this.nextOffset;
       const data = encodeDataEntry(req.batchId, req.batch);
@@ -482,7 +505,7 @@ export class PartitionReplica {
       const term = this.node.log.term(index) ?? 0;
       if (term !== this.leaderTerm) throw new Error(`proposal landed at ${index} in term ${term}, not ${this.leaderTerm}`);
       this.nextOffset = base + recordCount;
-      const entry: DedupEntry = { index, term, baseOffset: base, nextOffset: this.nextOffset };
+      const entry: DedupEntry = { index, term, baseOffset: base, nextOffset: this.nextOffset, producer };
       this.dedup.add(req.batchId, entry);
       this.driver.scheduleDrain();
       return this.answer(entry, req.acks);
@@ -610,6 +633,9 @@ export class PartitionReplica {
     recovering: boolean;
     voters: number[];
     learners: number[];
+    /** Leader only: the replicas in sync with it (itself first), and each follower's lag. */
+    isr?: number[];
+    followers?: FollowerLagReport[];
   } {
     const s = this.node.status();
     return {
@@ -627,6 +653,7 @@ export class PartitionReplica {
       recovering: this.recovering !== undefined,
       voters: s.confState.voters,
       learners: s.confState.learners,
+      ...(this.role === "leader" && { isr: this.followerLag.inSync(Date.now()), followers: this.followerLag.report(Date.now()) }),
     };
   }
 
@@ -650,4 +677,10 @@ export class PartitionReplica {
     this.rejectAll(new FlotillaError("NOT_LEADER", `partition replica ${this.group} on broker ${this.id} closed`));
     await this.log.close();
   }
+}
+
+/** What the dedup index records of a data entry. */
+function dedupEntry(e: Entry): DedupEntry {
+  const o = entryOffsets(e.data);
+  return { index: e.index, term: e.term, baseOffset: o.base, nextOffset: o.next, producer: entryProducer(e.data) };
 }

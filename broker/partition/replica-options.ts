@@ -53,6 +53,8 @@ export interface PartitionReplicaOptions {
   learnerThrottle?: LearnerThrottle;
   /** The caller knows this replica existed before: an empty directory and LMDB mean a lost disk. */
   expectExisting?: boolean;
+  /** A follower that has not caught up with the leader (or not been heard from) for this long is out of sync. Default 10 s. */
+  replicaLagMaxMs?: number;
   /** Write the applied checkpoint every this many applied entries. Default 1000. */
   checkpointEveryEntries?: number;
   /** Passed to the SegmentLog (tests). */
@@ -79,6 +81,7 @@ export function validateReplicaOptions(o: PartitionReplicaOptions): void {
     ["maxBatchBytes", o.maxBatchBytes],
     ["produceTimeoutMs", o.produceTimeoutMs],
     ["checkpointEveryEntries", o.checkpointEveryEntries],
+    ["replicaLagMaxMs", o.replicaLagMaxMs],
   ];
   for (const [name, v] of positive) if (v !== undefined && (!Number.isFinite(v) || v <= 0)) problems.push(`${name} ${v} must be > 0`);
   if ((o.heartbeatTick ?? 1) >= (o.electionTick ?? 10)) problems.push("heartbeatTick must be below electionTick");

@@ -10,7 +10,12 @@
  * exist and neither is there), the replica starts RECOVERING: it never campaigns, ignores
  * PreVote/Vote/TimeoutNow, and only follows. It leaves that state (and writes a fresh incarnation)
  * once it has heard a leader of a term above every term it could know of (its LMDB term or its
- * log's last term) and has applied up to that leader's commit index. Known limit: when BOTH stores
+ * log's last term) and has applied up to that leader's commit index. An idle leader only
+ * heartbeats, so a heartbeat counts too: its commit index is what the leader knows this replica
+ * holds; when the log ends below it (entries the leader believes acknowledged are gone), the
+ * replica answers with a rejection below its acknowledged match, which makes that leader hand its
+ * leadership to another voter (leadership-transfer.ts) whose fresh progress probes this replica
+ * with appends. So recovery needs no write to the partition. Known limit: when BOTH stores
  * are lost the replica cannot know the highest term it once voted in, so a vote it gave before the
  * loss in a term above the one it recovers in could in theory be given again; closing that needs
  * the controller to re-add such a replica as a learner (new membership), which is not built yet. A
@@ -20,7 +25,7 @@ import { open as openFile, readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { MessageType, emptyConfState, type HardState, type Message } from "../../protocol/raft.js";
+import { MessageType, emptyConfState, emptyMessage, type HardState, type Message } from "../../protocol/raft.js";
 import type { SegmentLog } from "../log/index.js";
 import type { StateStore } from "../state/index.js";
 import { CHECKPOINT_NS, checkpointValue, type Checkpoint } from "./replica-checkpoint.js";
@@ -35,11 +40,25 @@ export class Recovery {
   /** `knownTerm`: the highest term this replica could know of (its LMDB term or its log's last term). */
   constructor(readonly knownTerm: number) {}
 
-  /** Whether the replica may step `m`: votes and TimeoutNow are ignored; a new leader's append sets the target. */
-  admits(m: Message): boolean {
+  /**
+   * Whether the replica, whose log ends at `lastIndex`, may step `m`: votes and TimeoutNow are
+   * ignored; a new leader's append, or its heartbeat for entries this log holds, sets the target.
+   */
+  admits(m: Message, lastIndex: number): boolean {
     if (m.type === MessageType.PreVote || m.type === MessageType.Vote || m.type === MessageType.TimeoutNow) return false;
-    if (m.type === MessageType.App && m.term > this.knownTerm) this.target = Math.max(this.target, m.commit);
+    if (m.term > this.knownTerm && (m.type === MessageType.App || (m.type === MessageType.Heartbeat && m.commit > 0 && m.commit <= lastIndex))) {
+      this.target = Math.max(this.target, m.commit);
+    }
     return true;
+  }
+
+  /**
+   * For a leader's heartbeat: the rejection that tells the leader this log (ending at `lastIndex`,
+   * in `lastTerm`) lacks entries it believes acknowledged, or undefined when it does not.
+   */
+  lostEntriesReply(m: Message, self: number, lastIndex: number, lastTerm: number): Message | undefined {
+    if (m.type !== MessageType.Heartbeat || m.commit <= lastIndex) return undefined;
+    return { ...emptyMessage(MessageType.AppResp, m.group, self, m.from, m.term), index: m.commit, reject: true, rejectHint: lastIndex, logTerm: lastTerm };
   }
 
   /** Heard a leader of a term above `knownTerm` and applied up to its commit index. */

@@ -13,7 +13,9 @@
  *   bootstrap; it lives in `<dir>/metadata`). Its Raft leader is the controller leader. Metadata
  *   records (encodeMetadataRecord) are the values of Kafka records, one record per batch. The
  *   "metadata index" that MetadataImage, broker epochs and heartbeats speak of is the record's
- *   offset + 1 in that partition (0: nothing applied), the same number on every broker.
+ *   offset + 1 in that partition (0: nothing applied), the same number on every broker. A
+ *   controller with a wiped directory opens it RECOVERING when the cluster shows that the log
+ *   exists (metadata-log-existence.ts).
  * - Following the metadata log into the local MetadataImage, on every broker: MetadataFollower
  *   (metadata-follower.ts).
  * - The controller leader (register, heartbeat, forwarded topic writes, the runtime lookup;
@@ -50,6 +52,7 @@ import { ControllerLeader } from "./controller-leader.js";
 import { FaultControl } from "./fault-control.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
+import { metadataLogExisted } from "./metadata-log-existence.js";
 import { BrokerMetrics } from "./metrics.js";
 import { resolveBrokerOptions, type BrokerNetwork, type BrokerOptions, type ResolvedBrokerOptions } from "./options.js";
 import { PartitionRequests } from "./partition-requests.js";
@@ -103,7 +106,7 @@ export class Broker {
     this.metrics = new BrokerMetrics(this.id, {
       replicas: () => (this.replicas?.all() ?? []).map((l) => {
         const s = l.replica.status();
-        return { topic: l.topic, partition: l.partition, term: s.term, commit: s.commit, applied: s.applied, isLeader: s.role === "leader" };
+        return { topic: l.topic, partition: l.partition, term: s.term, commit: s.commit, applied: s.applied, isLeader: s.role === "leader", replicas: s.voters.length + s.learners.length, isr: s.isr, followers: s.followers };
       }),
       metadataAppliedIndex: () => this.metadataAppliedIndex,
       transport: () => this.transport?.stats() ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, decodeFailures: 0 },
@@ -183,6 +186,7 @@ export class Broker {
       tickMs: o.tickMs,
       heartbeatTicks: o.heartbeatTicks,
       electionTicks: o.electionTicks,
+      replicaLagMaxMs: o.replicaLagMaxMs,
       committer: this.committer,
       learnerThrottle,
       store: this.store,
@@ -229,7 +233,9 @@ export class Broker {
     let metadataReplica: PartitionReplica | undefined;
     if (o.controllers.includes(this.id)) {
       const dir = join(o.dir, "metadata");
-      metadataReplica = await replicas.open(METADATA_TOPIC, METADATA_PARTITION, o.controllers, dir);
+      const group = `${METADATA_TOPIC}/${METADATA_PARTITION}`;
+      const existed = await metadataLogExisted({ bus, cluster: o.cluster, store: this.store, group, dir, timeoutMs: 2000 });
+      metadataReplica = await replicas.open(METADATA_TOPIC, METADATA_PARTITION, o.controllers, dir, existed);
       const controller = new ControllerLeader({
         brokerId,
         bus,

@@ -14,8 +14,11 @@ export const CONTROLLER_WIRE_VERSION = 1;
 /** A message larger than this is refused before parsing. */
 const MAX_MESSAGE_BYTES = 8 << 20;
 
-/** One partition a broker leads, as it reports it: [topic, partition, term, highWatermark, logStartOffset]. */
-export type LedPartition = [topic: string, partition: number, term: number, highWatermark: string, logStartOffset: string];
+/**
+ * One partition a broker leads, as it reports it: [topic, partition, term, highWatermark,
+ * logStartOffset, inSyncReplicas] (the last one absent from brokers that do not report it).
+ */
+export type LedPartition = [topic: string, partition: number, term: number, highWatermark: string, logStartOffset: string, isr?: number[]];
 
 export type ControllerRequest =
   | { type: "register"; brokerId: number; incarnation: string }
@@ -37,8 +40,9 @@ export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean; moves?: Le
 export type WriteReply = { appliedIndex: number } | { error: WireError };
 /** `response`: the client's answer (protocol/requests.ts bytes), to relay once the broker has applied `appliedIndex`. */
 export type AdminWriteReply = { appliedIndex: number; response: Uint8Array } | { error: WireError };
-/** Leaders as the controller leader last heard them: [topic, partition, leader, highWatermark, logStartOffset]. */
-export type RuntimeReply = { controllerLeader: number; alive: number[]; partitions: Array<[string, number, number, string, string]> } | { error: WireError };
+/** One partition as the controller leader last heard of it from its leader: [topic, partition, leader, highWatermark, logStartOffset, isr?]. */
+export type RuntimePartition = [topic: string, partition: number, leader: number, highWatermark: string, logStartOffset: string, isr?: number[]];
+export type RuntimeReply = { controllerLeader: number; alive: number[]; partitions: RuntimePartition[] } | { error: WireError };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -73,6 +77,7 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> {
 }
 
 const isInt = (v: unknown, min: number, max = 2 ** 31 - 1): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
+const isBrokerIds = (v: unknown): v is number[] => Array.isArray(v) && v.length <= 1024 && v.every((x) => isInt(x, 1));
 const isDecimal = (v: unknown): v is string => typeof v === "string" && /^(0|[1-9][0-9]{0,18})$/.test(v);
 
 function int(o: Record<string, unknown>, k: string, min: number, max?: number): number {
@@ -100,8 +105,9 @@ const REPORT_STEPS: ReadonlySet<unknown> = new Set([...REASSIGNMENT_PHASES, "don
 function ledList(v: unknown): LedPartition[] {
   if (!Array.isArray(v) || v.length > 1_000_000) bad("led must be a list");
   return v.map((e, i) => {
-    if (!Array.isArray(e) || e.length !== 5 || typeof e[0] !== "string" || e[0].length === 0 || e[0].length > 249) bad(`led[${i}] is not [topic, partition, term, hw, lso]`);
+    if (!Array.isArray(e) || (e.length !== 5 && e.length !== 6) || typeof e[0] !== "string" || e[0].length === 0 || e[0].length > 249) bad(`led[${i}] is not [topic, partition, term, hw, lso, isr?]`);
     if (!isInt(e[1], 0) || !isInt(e[2], 0, Number.MAX_SAFE_INTEGER) || !isDecimal(e[3]) || !isDecimal(e[4])) bad(`led[${i}] has a bad number`);
+    if (e.length === 6 && !isBrokerIds(e[5])) bad(`led[${i}]'s isr is not a list of broker ids`);
     return e as LedPartition;
   });
 }
@@ -185,11 +191,12 @@ export const replyChecks = {
     const partitions = o.partitions;
     if (!Array.isArray(partitions)) bad("partitions must be a list");
     for (const p of partitions) {
-      if (!Array.isArray(p) || p.length !== 5 || typeof p[0] !== "string" || !isInt(p[1], 0) || !isInt(p[2], 1) || !isDecimal(p[3]) || !isDecimal(p[4])) {
+      if (!Array.isArray(p) || (p.length !== 5 && p.length !== 6) || typeof p[0] !== "string" || !isInt(p[1], 0) || !isInt(p[2], 1) || !isDecimal(p[3]) || !isDecimal(p[4])) {
         bad("partitions entry is malformed");
       }
+      if (p.length === 6 && !isBrokerIds(p[5])) bad("partitions entry's isr is not a list of broker ids");
     }
-    return { controllerLeader, alive: o.alive as number[], partitions: partitions as Array<[string, number, number, string, string]> };
+    return { controllerLeader, alive: o.alive as number[], partitions: partitions as RuntimePartition[] };
   },
 };
 

@@ -1,7 +1,8 @@
 /**
  * The replicas this broker hosts: the metadata log's (on controllers) and the data partitions', each
  * opened on the shared storage, router and ticker. A replica's produce/fetch subjects are subscribed
- * (queue group) exactly while it leads.
+ * (queue group) exactly while it leads; a data replica's own replica-fetch subject (follower fetch)
+ * as long as it is hosted.
  *
  * Reconcile: after applying records with events (and once caught up with the log), and every few
  * seconds, `reconcileReplicas` says which local replicas to start, remove, or retire. A replica's
@@ -40,6 +41,7 @@ export interface HostedReplicasOptions {
   tickMs: number;
   heartbeatTicks: number;
   electionTicks: number;
+  replicaLagMaxMs: number;
   committer: GroupCommitter;
   /** Appends to learners of every partition led here go through it. */
   learnerThrottle: LearnerThrottle;
@@ -85,7 +87,7 @@ export class HostedReplicas {
     for (const l of this.partitions.values()) {
       if (!l.replica.isLeader) continue;
       const s = l.replica.status();
-      led.push([l.topic, l.partition, s.term, String(s.highWatermark), String(s.logStartOffset)]);
+      led.push([l.topic, l.partition, s.term, String(s.highWatermark), String(s.logStartOffset), s.isr ?? [this.options.brokerId]]);
     }
     return led;
   }
@@ -108,6 +110,7 @@ export class HostedReplicas {
       tickMs: o.tickMs,
       heartbeatTick: o.heartbeatTicks,
       electionTick: o.electionTicks,
+      replicaLagMaxMs: o.replicaLagMaxMs,
       ticker: (tick) => o.ticker.add(tick),
     });
   }
@@ -150,6 +153,13 @@ export class HostedReplicas {
   private unserve(l: LocalPartition): void {
     for (const s of l.subs) s.unsubscribe();
     l.subs = [];
+  }
+
+  /** Every subscription of the replica, leader or not (it is being closed). */
+  private stopServing(l: LocalPartition): void {
+    this.unserve(l);
+    l.replicaFetch?.unsubscribe();
+    l.replicaFetch = undefined;
   }
 
   scheduleReconcile(): void {
@@ -231,7 +241,10 @@ export class HostedReplicas {
       await replica.close();
       return;
     }
-    this.partitions.set(keyOf(h), this.track({ topic: h.topic, topicId: h.topicId, partition: h.partition, dir, replica }));
+    const l = this.track({ topic: h.topic, topicId: h.topicId, partition: h.partition, dir, replica });
+    const { bus, cluster, requests, brokerId } = this.options;
+    l.replicaFetch = bus.subscribe(subjects.replicaFetch(cluster, h.topic, h.partition, brokerId), {}, (msg) => void requests.handleFetch(l, msg, "replica"));
+    this.partitions.set(keyOf(h), l);
     this.options.logger.info({ topic: h.topic, partition: h.partition, replicas: h.replicas }, "replica started");
   }
 
@@ -239,7 +252,7 @@ export class HostedReplicas {
     const l = this.partitions.get(key);
     if (!l) return;
     this.partitions.delete(key);
-    this.unserve(l);
+    this.stopServing(l);
     l.offLeader();
     await l.replica.close();
     await rm(l.dir, { recursive: true, force: true });
@@ -305,7 +318,7 @@ export class HostedReplicas {
   async close(): Promise<void> {
     await this.reconcileChain.catch(() => undefined);
     const all = this.all();
-    for (const l of all) this.unserve(l);
+    for (const l of all) this.stopServing(l);
     await Promise.all(all.map((l) => l.replica.close().catch((err: unknown) => this.options.logger.warn({ err, topic: l.topic, partition: l.partition }, "replica close failed"))));
   }
 }

@@ -4,7 +4,8 @@
  *
  * Label cardinality: request metrics by request type and outcome (a handful each); per-partition
  * gauges (term, commit lag) carry topic and partition, one series per hosted replica, computed at
- * scrape time from the replicas themselves; leader changes are one counter per broker.
+ * scrape time from the replicas themselves; follower lag is reported by leaders only, one series per
+ * follower of each led partition; leader changes are one counter per broker.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,7 +13,19 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 export interface ReplicaGaugeSource {
   /** Every hosted replica's figures, read at scrape time. */
-  replicas(): Array<{ topic: string; partition: number; term: number; commit: number; applied: number; isLeader: boolean }>;
+  replicas(): Array<{
+    topic: string;
+    partition: number;
+    term: number;
+    commit: number;
+    applied: number;
+    isLeader: boolean;
+    /** Members of the group (voters and learners). */
+    replicas: number;
+    /** Leader only: the in-sync replicas and each follower's lag. */
+    isr?: number[];
+    followers?: Array<{ id: number; lagEntries: number; inSync: boolean }>;
+  }>;
   metadataAppliedIndex(): number;
   transport(): { bytesSent: number; bytesReceived: number; messagesSent: number; messagesReceived: number; decodeFailures: number };
 }
@@ -85,6 +98,36 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         for (const r of source.replicas()) this.set({ topic: r.topic, partition: String(r.partition) }, Math.max(0, r.commit - r.applied));
+      },
+    });
+    new Gauge({
+      name: "flotilla_follower_lag_entries",
+      help: "Raft entries a follower's log is behind its leader's, per partition this broker leads and follower.",
+      labelNames: ["topic", "partition", "follower"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.replicas()) {
+          for (const f of r.followers ?? []) this.set({ topic: r.topic, partition: String(r.partition), follower: String(f.id) }, f.lagEntries);
+        }
+      },
+    });
+    new Gauge({
+      name: "flotilla_partition_in_sync_replicas",
+      help: "Replicas in sync with the leader (the leader included), per partition this broker leads.",
+      labelNames: ["topic", "partition"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source.replicas()) if (r.isr) this.set({ topic: r.topic, partition: String(r.partition) }, r.isr.length);
+      },
+    });
+    new Gauge({
+      name: "flotilla_under_replicated_partitions",
+      help: "Partitions this broker leads with fewer replicas in sync than members.",
+      registers,
+      collect() {
+        this.set(source.replicas().filter((r) => r.isr && r.isr.length < r.replicas).length);
       },
     });
     new Gauge({

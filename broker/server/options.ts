@@ -44,6 +44,8 @@ export interface BrokerOptions {
   sessionTimeoutMs?: number;
   /** How long graceful shutdown waits for leadership to move away. Default 5000 ms. */
   shutdownHandOffMs?: number;
+  /** A follower not caught up with its leader (or not heard from) for this long is out of sync: under-replicated. Default 10000 ms. */
+  replicaLagMaxMs?: number;
   /**
    * TESTS ONLY (`flotilla broker --fault-control`): obey fault-injection commands on the
    * broker-only subject `faults.<id>` (fault-control.ts). Default false.
@@ -71,6 +73,7 @@ export const BROKER_DEFAULTS = {
   heartbeatMs: 500,
   sessionTimeoutMs: 6000,
   shutdownHandOffMs: 5000,
+  replicaLagMaxMs: 10_000,
 } as const;
 
 const positiveInt = (v: unknown): boolean => typeof v === "number" && Number.isSafeInteger(v) && v > 0;
@@ -90,7 +93,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
   if (o.metricsPort !== undefined && (!Number.isSafeInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) {
     problems.push(`--metrics-port ${o.metricsPort} must be a port number (0 picks a free one)`);
   }
-  for (const k of ["tickMs", "heartbeatTicks", "electionTicks", "heartbeatMs", "sessionTimeoutMs", "shutdownHandOffMs"] as const) {
+  for (const k of ["tickMs", "heartbeatTicks", "electionTicks", "heartbeatMs", "sessionTimeoutMs", "shutdownHandOffMs", "replicaLagMaxMs"] as const) {
     if (o[k] !== undefined && !positiveInt(o[k])) problems.push(`${k} ${o[k]} must be a positive integer`);
   }
   const heartbeatTicks = o.heartbeatTicks ?? BROKER_DEFAULTS.heartbeatTicks;
@@ -113,6 +116,7 @@ export function resolveBrokerOptions(o: BrokerOptions): ResolvedBrokerOptions {
     heartbeatMs,
     sessionTimeoutMs,
     shutdownHandOffMs: o.shutdownHandOffMs ?? BROKER_DEFAULTS.shutdownHandOffMs,
+    replicaLagMaxMs: o.replicaLagMaxMs ?? BROKER_DEFAULTS.replicaLagMaxMs,
     faultControl: o.faultControl === true,
     ...(o.logger && { logger: o.logger }),
     ...(o.metricsPort !== undefined && { metricsPort: o.metricsPort }),

@@ -33,7 +33,7 @@ export class PartitionRequests {
       acksNone = req.acks === "none";
       checkPartition(l, req.topic, req.partition);
       this.metrics.bytesIn.inc({ type: "produce" }, req.batch.length);
-      const produced = l.replica.produce({ batch: req.batch, batchId: req.batchId, acks: req.acks });
+      const produced = l.replica.produce({ batch: req.batch, batchId: req.batchId, acks: req.acks, producerId: req.producerId, sequence: req.sequence });
       const result = req.timeoutMs > 0 ? await withTimeout(produced, req.timeoutMs, `produce to ${l.topic}/${l.partition}`) : await produced;
       if (!acksNone) msg.respond(encodeResponse("produce", { baseOffset: result.baseOffset }, this.limits));
       this.metrics.observe("produce", "ok", started);
@@ -44,29 +44,37 @@ export class PartitionRequests {
     }
   }
 
-  async handleFetch(l: LocalPartition, msg: BusMessage): Promise<void> {
+  /**
+   * Fetch. On the partition's subject (`via` "leader") only the leader serves; on this broker's
+   * replica-fetch subject (`via` "replica": follower fetch) any replica does: a follower first gets
+   * a read index from the leader and applies up to it (DESIGN.md "Data path"), so it never serves
+   * less than the leader had committed when the request arrived; a leader there reads as asked.
+   */
+  async handleFetch(l: LocalPartition, msg: BusMessage, via: "leader" | "replica" = "leader"): Promise<void> {
     const started = process.hrtime.bigint();
+    const type = via === "leader" ? "fetch" : "replica_fetch";
     try {
       const req = decodeRequestOf("fetch", msg.data, this.limits);
       checkPartition(l, req.topic, req.partition);
-      if (!l.replica.isLeader) {
+      const leads = l.replica.isLeader;
+      if (!leads && via === "leader") {
         const leader = l.replica.status().leader;
         throw new FlotillaError("NOT_LEADER", `broker ${this.brokerId} no longer leads ${l.topic}/${l.partition}`, leader > 0 ? { leader } : {});
       }
-      if (req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
+      if (!leads || req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
       const maxBytes = Math.min(req.maxBytes, this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse);
       const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes });
-      this.metrics.bytesOut.inc({ type: "fetch" }, res.batches.length);
+      this.metrics.bytesOut.inc({ type }, res.batches.length);
       msg.respond(encodeResponse("fetch", res, this.limits));
-      this.metrics.observe("fetch", "ok", started);
+      this.metrics.observe(type, "ok", started);
     } catch (e) {
-      const fe = clientError(this.logger, e, "fetch");
+      const fe = clientError(this.logger, e, type);
       if (fe.code === "OFFSET_OUT_OF_RANGE") {
         // The offsets say where the valid range is.
         const s = l.replica.status();
         msg.respond(encodeResponse("fetch", { error: fe.toWire(), highWatermark: s.highWatermark, logStartOffset: s.logStartOffset }, this.limits));
       } else msg.respond(encodeErrorResponse(fe));
-      this.metrics.observe("fetch", fe.code, started);
+      this.metrics.observe(type, fe.code, started);
     }
   }
 }

@@ -1,13 +1,13 @@
 /**
- * The runtime lookup describe requests use: leaders, high watermarks and liveness, which the
- * metadata image does not hold. The controller leader answers it from the partitions brokers report
+ * The runtime lookup describe requests use: leaders, high watermarks, in-sync replicas and
+ * liveness, which the metadata image does not hold. The controller leader answers it from the partitions brokers report
  * leading in their heartbeats ("the lookup the leaders publish", at most one heartbeat old); the
  * asking broker lays its own led replicas over that answer.
  */
 import type { Logger } from "pino";
 import type { BrokerLiveness, ClusterRuntime, MetadataImage, PartitionRuntime } from "../controller/index.js";
 import type { ControllerClient } from "./controller-client.js";
-import { replyChecks, type LedPartition, type RuntimeReply } from "./controller-messages.js";
+import { replyChecks, type LedPartition, type RuntimePartition, type RuntimeReply } from "./controller-messages.js";
 import type { LocalPartition } from "./local-partition.js";
 
 function runtimeKey(topic: string, partition: number): string {
@@ -24,16 +24,16 @@ export function runtimeReply(
 ): Exclude<RuntimeReply, { error: unknown }> {
   const alive = image.brokers().filter((b) => liveness.isAlive(image, b.id, now)).map((b) => b.id);
   // The newest term wins where two brokers still claim a partition.
-  const best = new Map<string, { topic: string; partition: number; leader: number; term: number; hw: string; lso: string }>();
+  const best = new Map<string, { term: number; reply: RuntimePartition }>();
   for (const [brokerId, led] of ledReports) {
     if (!alive.includes(brokerId)) continue;
-    for (const [topic, partition, term, hw, lso] of led) {
+    for (const [topic, partition, term, hw, lso, isr] of led) {
       const k = runtimeKey(topic, partition);
       const cur = best.get(k);
-      if (!cur || cur.term < term) best.set(k, { topic, partition, leader: brokerId, term, hw, lso });
+      if (!cur || cur.term < term) best.set(k, { term, reply: isr ? [topic, partition, brokerId, hw, lso, isr] : [topic, partition, brokerId, hw, lso] });
     }
   }
-  return { controllerLeader, alive, partitions: [...best.values()].map((p) => [p.topic, p.partition, p.leader, p.hw, p.lso]) };
+  return { controllerLeader, alive, partitions: [...best.values()].map((p) => p.reply) };
 }
 
 /**
@@ -49,8 +49,8 @@ export async function lookupRuntime(controller: ControllerClient, brokerId: numb
     const rt = await controller.call({ type: "runtime" }, replyChecks.runtime, 2000);
     controllerLeader = rt.controllerLeader;
     alive = new Set(rt.alive);
-    for (const [topic, partition, leader, hw, lso] of rt.partitions) {
-      parts.set(runtimeKey(topic, partition), { leader, highWatermark: BigInt(hw), logStartOffset: BigInt(lso) });
+    for (const [topic, partition, leader, hw, lso, isr] of rt.partitions) {
+      parts.set(runtimeKey(topic, partition), { leader, highWatermark: BigInt(hw), logStartOffset: BigInt(lso), ...(isr && { isr }) });
     }
   } catch (err) {
     logger.debug({ err }, "runtime lookup at the controller failed; describing from local knowledge");
@@ -59,7 +59,7 @@ export async function lookupRuntime(controller: ControllerClient, brokerId: numb
     const s = l.replica.status();
     const k = runtimeKey(l.topic, l.partition);
     if (s.role === "leader" || !parts.has(k)) {
-      parts.set(k, { ...(s.leader > 0 && { leader: s.leader }), highWatermark: s.highWatermark, logStartOffset: s.logStartOffset });
+      parts.set(k, { ...(s.leader > 0 && { leader: s.leader }), highWatermark: s.highWatermark, logStartOffset: s.logStartOffset, ...(s.isr && { isr: s.isr }) });
     }
   }
   return {

@@ -4,6 +4,7 @@
  *
  * Faults (the key is the name counted in the report):
  * - kill: kill -9 a broker, restart it after a while (its disk as the kill left it);
+ * - killMany: kill -9 two brokers or more (up to all) at once, restart them together;
  * - restart: SIGTERM a broker (it hands its leaderships away and must exit 0), start it again;
  * - pause: SIGSTOP a broker for longer than an election timeout, then SIGCONT;
  * - isolate: cut one broker's Raft traffic from every other broker, both ways;
@@ -19,14 +20,15 @@
 import type { Admin } from "../../client/index.js";
 import { Rng } from "../../broker/sim/rng.js";
 import type { ChaosCluster } from "./chaos-cluster.js";
-import type { OperatorMove, OperatorMoves } from "./operator-moves.js";
+import type { MoveDraws, OperatorMove, OperatorMoves } from "./operator-moves.js";
 
-export const FAULT_KINDS = ["kill", "restart", "pause", "isolate", "split", "oneWay", "degrade", "transferLeader", "rebalance", "reassign", "cancelReassign"] as const;
+export const FAULT_KINDS = ["kill", "killMany", "restart", "pause", "isolate", "split", "oneWay", "degrade", "transferLeader", "rebalance", "reassign", "cancelReassign"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Timing of the faults, in ms. An election takes 1-2 s with the broker defaults (100 ms ticks, 10-20 ticks). */
 const HOLD_MS: Record<FaultKind, [number, number]> = {
   kill: [500, 4000],
+  killMany: [500, 3000],
   restart: [0, 2000],
   pause: [2500, 5000],
   isolate: [2000, 6000],
@@ -76,7 +78,7 @@ export class Nemesis {
         done = await this.operator.act(kind, draws);
         await sleep(hold);
       } else {
-        await this.inject(kind, target, hold);
+        await this.inject(kind, target, draws, hold);
       }
       this.counts[done] = (this.counts[done] ?? 0) + 1;
       await sleep(this.rng.range(...CALM_MS));
@@ -87,17 +89,20 @@ export class Nemesis {
     this.stopped = true;
   }
 
-  private async inject(kind: Exclude<FaultKind, OperatorMove>, target: number, hold: number): Promise<void> {
+  private async inject(kind: Exclude<FaultKind, OperatorMove>, target: number, draws: MoveDraws, hold: number): Promise<void> {
     const c = this.cluster;
     const others = c.ids.filter((id) => id !== target);
     switch (kind) {
       case "kill":
-      case "restart":
-        this.say(`nemesis: ${kind === "kill" ? "kill -9" : "graceful stop of"} broker ${target}, start it again in ${hold} ms`);
-        await (kind === "kill" ? c.kill(target) : c.stopGracefully(target));
+      case "killMany":
+      case "restart": {
+        const victims = kind === "killMany" ? draws.brokers.slice(0, 2 + Math.floor(draws.replica * (c.ids.length - 1))) : [target];
+        this.say(`nemesis: ${kind === "restart" ? "graceful stop of" : "kill -9"} broker${victims.length > 1 ? "s" : ""} ${victims.join(",")}, start again in ${hold} ms`);
+        await Promise.all(victims.map((v) => (kind === "restart" ? c.stopGracefully(v) : c.kill(v))));
         await sleep(hold);
-        if (!c.isRunning(target)) c.startBroker(target);
+        for (const v of victims) if (!c.isRunning(v)) c.startBroker(v);
         return;
+      }
       case "pause":
         this.say(`nemesis: pause broker ${target} for ${hold} ms`);
         c.pause(target);

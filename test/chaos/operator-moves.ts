@@ -7,7 +7,7 @@
  * Each move takes its choices from draws the nemesis made whatever the cluster looks like (floats
  * in [0, 1) and a shuffled broker list), so the seed's schedule does not depend on the answers.
  */
-import { REASSIGNMENT_PLAN_VERSION, type Admin, type ReassignmentPlan } from "../../client/index.js";
+import { REASSIGNMENT_PLAN_VERSION, type Admin, type ReassignmentPlan, type ReassignmentStatus } from "../../client/index.js";
 
 export type OperatorMove = "transferLeader" | "rebalance" | "reassign" | "cancelReassign";
 
@@ -20,6 +20,17 @@ export interface MoveDraws {
 
 const TRANSFER_TIMEOUT_MS = 10_000;
 const SETTLE_POLL_MS = 500;
+
+/**
+ * The partition's replicas are the plan's, in any order: a leader transfer after the reassignment
+ * completed makes its new leader the preferred (first) replica, and the status then no longer
+ * matches the plan's order.
+ */
+function hasPlannedSet(status: ReassignmentStatus, plan: ReassignmentPlan): boolean {
+  const { replicas, status: state } = status.partitions[0];
+  const planned = plan.partitions[0].replicas;
+  return state !== "inProgress" && replicas.length === planned.length && planned.every((r) => replicas.includes(r));
+}
 
 export class OperatorMoves {
   /** Reassignments started and neither cancelled nor seen complete, by "topic/partition". */
@@ -52,7 +63,7 @@ export class OperatorMoves {
     for (const [key, plan] of this.open) {
       for (;;) {
         const status = await this.admin.reassignmentStatus(plan).catch(() => undefined);
-        if (status?.complete) break;
+        if (status?.complete || (status && hasPlannedSet(status, plan))) break;
         if (Date.now() > deadline) throw new Error(`the reassignment of ${key} to ${JSON.stringify(plan.partitions[0].replicas)} did not complete after the faults: ${JSON.stringify(status?.partitions)}`);
         await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
       }
@@ -71,7 +82,8 @@ export class OperatorMoves {
       const plan = plans[Math.floor(draws.partition * plans.length)];
       const { topic, partition } = plan.partitions[0];
       this.open.delete(`${topic}/${partition}`);
-      if ((await this.admin.reassignmentStatus(plan)).complete) {
+      const status = await this.admin.reassignmentStatus(plan);
+      if (status.complete || hasPlannedSet(status, plan)) {
         this.say(`nemesis: the reassignment of ${topic}/${partition} is complete already; nothing to cancel`);
         return;
       }
