@@ -27,6 +27,10 @@ function partitionOut(p: PartitionMetadata): PartitionDescription {
   };
 }
 
+/** How often transferLeader looks whether the move happened, and asks again every this many looks. */
+const TRANSFER_POLL_MS = 200;
+const TRANSFER_ASK_EVERY_POLLS = 15;
+
 function wirePlan(partitions: readonly PlannedReplicas[]): PartitionReplicas[] {
   return partitions.map((p) => ({ topic: p.topic, partition: p.partition, replicas: [...p.replicas] }));
 }
@@ -147,13 +151,16 @@ export class Admin {
    */
   async transferLeader(o: { topic: string; partition: number; to: number }, timeoutMs = 15_000): Promise<void> {
     checkTopic(o?.topic);
-    await this.call("transferLeader", { topic: o.topic, partition: o.partition, to: o.to });
+    const request = { topic: o.topic, partition: o.partition, to: o.to };
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    for (let polls = 0; ; polls++) {
+      // Asked again now and then: Raft gives up a transfer whose target does not catch up within
+      // an election timeout, and an order in flight is lost with a controller that fails.
+      if (polls % TRANSFER_ASK_EVERY_POLLS === 0) await this.call("transferLeader", request);
       const p = (await this.describeTopic(o.topic)).partitions.find((x) => x.partition === o.partition);
       if (p?.leader === o.to) return;
       if (Date.now() >= deadline) throw new FlotillaError("TIMEOUT", `${o.topic}-${o.partition} is still led by ${p?.leader ?? "nobody"}, not ${o.to}`);
-      await this.ctx.env.sleep(200);
+      await this.ctx.env.sleep(TRANSFER_POLL_MS);
     }
   }
 

@@ -292,7 +292,10 @@ export class HostedReplicas {
         continue;
       }
       if (l.leaderSince === 0 || now - l.leaderSince < PREFERRED_MOVE_AFTER_MS || now - l.lastPreferredMove < PREFERRED_MOVE_EVERY_MS) continue;
-      const preferred = image.topic(l.topic)?.partitions[l.partition]?.replicas[0];
+      const state = image.topic(l.topic)?.partitions[l.partition];
+      // A partition being reassigned gets its leader from the reassignment (hand-off off leaving replicas).
+      if (state?.reassignment) continue;
+      const preferred = state?.replicas[0];
       if (preferred === undefined || preferred === brokerId || image.broker(preferred)?.fenced !== false) continue;
       if (!l.replica.status().voters.includes(preferred)) continue;
       l.lastPreferredMove = now;
