@@ -16,7 +16,7 @@ import { decodeFaultReply, encodeFaultMessage, type FaultCommand } from "../../b
 import { CLI_PATH, EXIT_WITH_PARENT_ENV } from "../../ops/dev.js";
 import { setup, type NatsServer } from "../../ops/nats-server.js";
 
-const FAULT_REPLY_TIMEOUT_MS = 3000;
+const FAULT_REPLY_TIMEOUT_MS = 5000;
 
 interface BrokerProcess {
   child: ChildProcess;

@@ -53,6 +53,8 @@ export class Nemesis {
 
   constructor(
     seed: number,
+    /** The kinds to choose from (default all). */
+    private readonly kinds: readonly FaultKind[],
     private readonly cluster: ChaosCluster,
     private readonly admin: Admin,
     private readonly operator: OperatorMoves,
@@ -69,7 +71,7 @@ export class Nemesis {
   /** Injects faults until `deadline` (ms since the epoch) or `stop()`. */
   async run(deadline: number): Promise<void> {
     while (!this.stopped && Date.now() < deadline) {
-      const kind = this.rng.pick(FAULT_KINDS);
+      const kind = this.rng.pick(this.kinds);
       const hold = this.rng.range(...HOLD_MS[kind]);
       const target = await this.target();
       const draws = { partition: this.rng.float(), replica: this.rng.float(), brokers: this.rng.shuffle([...this.cluster.ids]) };

@@ -111,7 +111,7 @@ export class OperatorMoves {
     else target.push(target.shift()!);
     const plan: ReassignmentPlan = { version: REASSIGNMENT_PLAN_VERSION, partitions: [{ topic: this.topic, partition: p.partition, replicas: target.slice(0, this.replicationFactor) }] };
     this.say(`nemesis: reassign ${this.topic}/${p.partition} from ${JSON.stringify(p.replicas)} to ${JSON.stringify(target)}`);
-    this.open.set(`${this.topic}/${p.partition}`, plan);
     await this.admin.reassignPartitions(plan);
+    this.open.set(`${this.topic}/${p.partition}`, plan);
   }
 }

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import type { Admin, Flotilla } from "../../client/index.js";
 import { ChaosCluster } from "./chaos-cluster.js";
 import { History, type CheckResult, type FinalRead } from "./history.js";
-import { Nemesis } from "./nemesis.js";
+import { Nemesis, type FaultKind } from "./nemesis.js";
 import { OperatorMoves } from "./operator-moves.js";
 import { chaosClient, Workload } from "./workload.js";
 
@@ -30,6 +30,8 @@ export interface ChaosOptions {
   brokers: number;
   partitions: number;
   producers: number;
+  /** The fault kinds the nemesis chooses from. */
+  faults: readonly FaultKind[];
   /** Keep the brokers' data and logs here (default: a temporary directory, removed when the run passes). */
   dir?: string;
   /** Broker log level. */
@@ -158,7 +160,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await until("the first acknowledgements", READY_TIMEOUT_MS, async () => (history.acked > 0 ? true : undefined));
 
     operator = new OperatorMoves(admin, TOPIC, REPLICATION_FACTOR, o.say);
-    nemesis = new Nemesis(o.seed, cluster, admin, operator, TOPIC, o.say);
+    nemesis = new Nemesis(o.seed, o.faults, cluster, admin, operator, TOPIC, o.say);
     const w = workload;
     const n = nemesis;
     progress = setInterval(() => {
