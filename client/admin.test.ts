@@ -103,5 +103,5 @@ test("fetch - recordsFrom skips records before the offset inside a batch", () =>
 
 test("Flotilla - config problems are reported all at once", () => {
   assert.throws(() => new Flotilla({ servers: [], cluster: "a.b", user: "u" }), (e: unknown) => e instanceof FlotillaError && /servers.*cluster.*user and pass/.test(e.message));
-  assert.throws(() => new Flotilla().consumer({ groupId: "g" }), /not available yet/);
+  assert.throws(() => new Flotilla().consumer({ groupId: "", sessionTimeoutMs: 5 }), (e: unknown) => e instanceof FlotillaError && e.code === "INVALID_CONFIG" && /groupId.*sessionTimeoutMs/.test(e.message));
 });

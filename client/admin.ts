@@ -1,16 +1,20 @@
 /**
- * Admin: topics and the cluster. Every request goes to the cluster's admin subject (any broker
- * answers; writes are forwarded to the controller leader) and is retried by retry.ts on
- * retriable errors (no controller leader yet, timeouts, no broker answering yet).
+ * Admin: topics, the cluster, and consumer groups. Topic and cluster requests go to the cluster's
+ * admin subject (any broker answers; writes are forwarded to the controller leader); group
+ * requests to the group's coordinator (group-requests.ts). All are retried by retry.ts on
+ * retriable errors (no controller leader or coordinator yet, timeouts, no broker answering yet).
  */
 import { FlotillaError } from "../protocol/errors.js";
-import type { LeaderMove, PartitionMetadata, PartitionReplicas, RequestMap, RequestType, ResponseMap } from "../protocol/requests.js";
+import { CONSUMER_OFFSETS_PARTITIONS } from "../protocol/groups.js";
+import type { DescribeGroupResponse, GroupSummary, LeaderMove, PartitionMetadata, PartitionOffset, PartitionReplicas, RequestMap, RequestType, ResponseMap } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
 import type { ClientContext } from "./context.js";
+import { partitionBounds } from "./fetch.js";
+import { coordinatorCall, groupCall } from "./group-requests.js";
 import { retry } from "./retry.js";
 import { Rpc } from "./rpc.js";
 import { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type PlannedReplicas, type ReassignmentPlan } from "./reassignment-plan.js";
-import type { ClusterDescription, CreateTopicOptions, PartitionDescription, ReassignmentStatus, TopicDescription } from "./types.js";
+import type { ClusterDescription, CreateTopicOptions, PartitionDescription, ReassignmentStatus, ResetOffsetsOptions, TopicDescription } from "./types.js";
 
 function partitionOut(p: PartitionMetadata): PartitionDescription {
   return {
@@ -22,6 +26,10 @@ function partitionOut(p: PartitionMetadata): PartitionDescription {
     ...(p.logStartOffset !== undefined && { logStartOffset: p.logStartOffset }),
   };
 }
+
+/** How often transferLeader looks whether the move happened, and asks again every this many looks. */
+const TRANSFER_POLL_MS = 200;
+const TRANSFER_ASK_EVERY_POLLS = 15;
 
 function wirePlan(partitions: readonly PlannedReplicas[]): PartitionReplicas[] {
   return partitions.map((p) => ({ topic: p.topic, partition: p.partition, replicas: [...p.replicas] }));
@@ -143,13 +151,16 @@ export class Admin {
    */
   async transferLeader(o: { topic: string; partition: number; to: number }, timeoutMs = 15_000): Promise<void> {
     checkTopic(o?.topic);
-    await this.call("transferLeader", { topic: o.topic, partition: o.partition, to: o.to });
+    const request = { topic: o.topic, partition: o.partition, to: o.to };
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    for (let polls = 0; ; polls++) {
+      // Asked again now and then: Raft gives up a transfer whose target does not catch up within
+      // an election timeout, and an order in flight is lost with a controller that fails.
+      if (polls % TRANSFER_ASK_EVERY_POLLS === 0) await this.call("transferLeader", request);
       const p = (await this.describeTopic(o.topic)).partitions.find((x) => x.partition === o.partition);
       if (p?.leader === o.to) return;
       if (Date.now() >= deadline) throw new FlotillaError("TIMEOUT", `${o.topic}-${o.partition} is still led by ${p?.leader ?? "nobody"}, not ${o.to}`);
-      await this.ctx.env.sleep(200);
+      await this.ctx.env.sleep(TRANSFER_POLL_MS);
     }
   }
 
@@ -166,9 +177,53 @@ export class Admin {
     return this.call("decommissionBroker", { brokerId });
   }
 
-  private call<K extends RequestType>(type: K, request: RequestMap[K], onRetry?: (e: FlotillaError) => void): Promise<ResponseMap[K]> {
-    const rpc = this.rpc;
-    if (!rpc) return Promise.reject(new FlotillaError("INVALID_REQUEST", `${type}: the admin client is not connected; call connect() first`));
+  /** Every group any coordinator knows (with members, or with committed offsets). */
+  async listGroups(): Promise<GroupSummary[]> {
+    const rpc = this.connected("listGroups");
+    const parts = await Promise.all(
+      Array.from({ length: CONSUMER_OFFSETS_PARTITIONS }, (_, n) => coordinatorCall(this.ctx, rpc, "listGroups", n, `the groups of offsets partition ${n}`, {})),
+    );
+    return parts.flatMap((p) => p.groups).sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /** The group's state, generation and members (each with its partitions), and its committed offsets. */
+  async describeGroup(groupId: string): Promise<DescribeGroupResponse & { offsets: PartitionOffset[] }> {
+    const rpc = this.connected("describeGroup");
+    const d = await groupCall(this.ctx, rpc, "describeGroup", groupId, { groupId });
+    const { offsets } = await groupCall(this.ctx, rpc, "fetchOffsets", groupId, { groupId });
+    return { ...d, offsets };
+  }
+
+  /**
+   * Moves a group's committed offsets for a topic (every partition, or those given) to each
+   * partition's first offset, its end, or `offset`. The group must have no members running.
+   * Resolves with the offsets committed.
+   */
+  async resetOffsets(o: ResetOffsetsOptions): Promise<PartitionOffset[]> {
+    const rpc = this.connected("resetOffsets");
+    checkTopic(o?.topic);
+    if (o.to !== "earliest" && o.to !== "latest" && o.to !== "offset") throw new FlotillaError("INVALID_REQUEST", `resetOffsets: to must be "earliest", "latest" or "offset", got ${JSON.stringify(o.to)}`);
+    if ((o.to === "offset") !== (o.offset !== undefined)) throw new FlotillaError("INVALID_REQUEST", `resetOffsets: give offset exactly when to is "offset"`);
+    const partitions = o.partitions ?? (await this.describeTopic(o.topic)).partitions.map((p) => p.partition);
+    const offsets = await Promise.all(
+      partitions.map(async (partition) => {
+        if (o.to === "offset") return { topic: o.topic, partition, offset: BigInt(o.offset!) };
+        const b = await partitionBounds(this.ctx, rpc, o.topic, partition);
+        return { topic: o.topic, partition, offset: o.to === "earliest" ? b.logStartOffset : b.highWatermark };
+      }),
+    );
+    // Committed from outside the membership: the coordinator refuses it while the group has members.
+    await groupCall(this.ctx, rpc, "commitOffsets", o.groupId, { groupId: o.groupId, offsets });
+    return offsets;
+  }
+
+  private connected(what: string): Rpc {
+    if (!this.rpc) throw new FlotillaError("INVALID_REQUEST", `${what}: the admin client is not connected; call connect() first`);
+    return this.rpc;
+  }
+
+  private async call<K extends RequestType>(type: K, request: RequestMap[K], onRetry?: (e: FlotillaError) => void): Promise<ResponseMap[K]> {
+    const rpc = this.connected(type);
     // UNKNOWN_TOPIC is retriable for producers (a topic being created); an admin asking about a
     // topic that does not exist wants to hear so at once.
     const retriable = (e: FlotillaError): boolean => e.code !== "UNKNOWN_TOPIC";

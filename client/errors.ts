@@ -4,6 +4,8 @@
  *
  * - "no responders" on a partition subject: nobody leads the partition right now → NO_LEADER
  *   (retriable: an election is under way, or the topic's replicas are still starting);
+ * - "no responders" on a group subject: no broker coordinates the group right now (the offsets
+ *   partition is electing a leader, or `__consumer_offsets` does not exist yet) → NOT_COORDINATOR;
  * - "no responders" on the admin/metadata subject: no broker of this cluster is connected to this
  *   NATS server → NO_LEADER too (retriable: brokers may be starting), with a message that says so;
  * - a request timeout → TIMEOUT (retriable);
@@ -23,8 +25,8 @@ export class FlotillaConnectionError extends FlotillaError {
 
 /** What a request was for, so a NATS failure can be explained. */
 export interface RequestTarget {
-  /** "partition": produce/fetch on a partition subject; "cluster": admin or metadata. */
-  kind: "partition" | "cluster";
+  /** "partition": produce/fetch on a partition subject; "group": a group's coordinator; "cluster": admin or metadata. */
+  kind: "partition" | "group" | "cluster";
   subject: string;
   /** For people: "produce to orders/3". */
   what: string;
@@ -36,6 +38,9 @@ export function fromNatsError(e: unknown, target: RequestTarget, cluster: string
   const code = String((e as { code?: unknown })?.code ?? "");
   const message = (e as Error)?.message ?? String(e);
   if (code === "503" || /no responders/i.test(message)) {
+    if (target.kind === "group") {
+      return new FlotillaError("NOT_COORDINATOR", `${target.what}: no broker coordinates this group right now (no responders on ${target.subject})`, { cause: e });
+    }
     return target.kind === "partition"
       ? new FlotillaError("NO_LEADER", `${target.what}: no broker leads this partition right now (no responders on ${target.subject})`, { cause: e })
       : new FlotillaError(

@@ -98,6 +98,23 @@ export async function fetchPartition(ctx: ClientContext, rpc: Rpc, o: FetchOptio
   return { highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, records };
 }
 
+/** A partition's log start offset and high watermark, asked of its leader (a fetch that waits for nothing). */
+export async function partitionBounds(ctx: ClientContext, rpc: Rpc, topic: string, partition: number): Promise<{ logStartOffset: bigint; highWatermark: bigint }> {
+  const target = rpc.partitionTarget("fetch", topic, partition);
+  return retry(
+    async () => {
+      const request = { topic, partition, offset: 0n, maxBytes: 1, minBytes: 0, maxWaitMs: 0, consistency: "leader" } as const;
+      const res = await rpc.request("fetch", target, request, Math.min(ctx.requestTimeoutMs, FETCH_ANSWER_MARGIN_MS));
+      if (res.logStartOffset !== undefined && res.highWatermark !== undefined) return { logStartOffset: res.logStartOffset, highWatermark: res.highWatermark };
+      const e = FlotillaError.fromWire(res.error!);
+      throw new FlotillaError(e.code, `${target.what}: ${e.message}`, { leader: e.leader });
+    },
+    ctx.retry,
+    {},
+    ctx.env,
+  );
+}
+
 /**
  * Nobody answering on a partition's subject means either that no replica leads it right now or
  * that there is no such partition. Retrying the second for half a minute and then calling it

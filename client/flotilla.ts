@@ -1,6 +1,6 @@
 /**
  * `new Flotilla({ servers, cluster, clientId })`: the entry point of the client library, KafkaJS's
- * shape. It holds one NATS connection, shared by the admin clients and producers it makes (each
+ * shape. It holds one NATS connection, shared by the admin clients, producers and consumers it makes (each
  * `connect()` takes a hold on it, each `disconnect()` lets go) and by plain `fetch`es, which hold it
  * until `flotilla.disconnect()`.
  */
@@ -9,12 +9,13 @@ import { clusterNameProblem } from "../protocol/subjects.js";
 import { Admin } from "./admin.js";
 import { SharedConnection, type RequesterFactory } from "./connection.js";
 import type { ClientContext } from "./context.js";
+import { Consumer } from "./consumer.js";
 import { fetchPartition } from "./fetch.js";
 import { ReplicaChoice } from "./replica-choice.js";
 import { Producer } from "./producer.js";
 import { DEFAULT_RETRY, realRetryEnv, retryOptionsProblems, type RetryEnv, type RetryOptions } from "./retry.js";
 import { Rpc } from "./rpc.js";
-import type { FetchOptions, FetchResult, ProducerConfig } from "./types.js";
+import type { ConsumerConfig, FetchOptions, FetchResult, ProducerConfig } from "./types.js";
 
 export interface FlotillaConfig {
   /** NATS server URL(s). Default nats://127.0.0.1:4222. */
@@ -104,9 +105,9 @@ export class Flotilla {
     return fetchPartition(this.ctx, rpc, options, this.replicaChoice);
   }
 
-  /** Consumer groups come in a later version; `fetch` reads a partition without one. */
-  consumer(_config: { groupId: string }): never {
-    throw new FlotillaError("INVALID_REQUEST", "consumer groups are not available yet; use flotilla.fetch({ topic, partition, offset }) to read a partition");
+  /** A member of consumer group `groupId` (partitions assigned by the brokers, offsets committed to them). */
+  consumer(config: ConsumerConfig): Consumer {
+    return new Consumer(this.ctx, config);
   }
 
   /** Lets go of the connection held for `fetch`, and closes it when no admin or producer holds it. */

@@ -6,6 +6,7 @@ export { Flotilla, DEFAULT_SERVERS, DEFAULT_CLUSTER, type FlotillaConfig } from 
 export { Admin } from "./admin.js";
 export { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type ReassignmentPlan, type PlannedReplicas } from "./reassignment-plan.js";
 export { Producer, PRODUCER_DEFAULTS, type ResolvedProducerConfig } from "./producer.js";
+export { Consumer, CONSUMER_DEFAULTS } from "./consumer.js";
 export { FETCH_DEFAULTS } from "./fetch.js";
 export { FlotillaError, FlotillaConnectionError, isRetriable, ErrorCode, type ErrorCodeName } from "./errors.js";
 export { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
@@ -30,4 +31,12 @@ export type {
   ReassignmentStatus,
   LeaderMove,
   PartitionReassignment,
+  ConsumerConfig,
+  ConsumerSubscribeTopics,
+  ConsumerRunConfig,
+  EachMessagePayload,
+  EachBatchPayload,
+  TopicPartitionOffset,
+  TopicPartitionsSelection,
+  ResetOffsetsOptions,
 } from "./types.js";

@@ -12,6 +12,7 @@ import {
   type RequestMap,
   type RequestType,
   type ResponseMap,
+  type ResponseOf,
 } from "../protocol/requests.js";
 import { subjects } from "../protocol/subjects.js";
 import type { Requester } from "./connection.js";
@@ -45,8 +46,13 @@ export class Rpc {
     return { kind: "partition", subject: subjects.replicaFetch(this.cluster, topic, partition, brokerId), what: `fetch from ${topic}/${partition} at broker ${brokerId}` };
   }
 
-  /** Sends `request` and resolves with the response, or throws the FlotillaError it carries. */
-  async call<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K], timeoutMs: number): Promise<ResponseMap[K]> {
+  /** The coordinator of the groups in one `__consumer_offsets` partition (its leader). */
+  coordinatorTarget(type: RequestType, offsetsPartition: number, what: string): RequestTarget {
+    return { kind: "group", subject: subjects.group(this.cluster, offsetsPartition), what: `${type} of ${what}` };
+  }
+
+  /** Sends `request` and resolves with the response as sent, its error included (a fetch's OFFSET_OUT_OF_RANGE carries offsets). */
+  async request<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K], timeoutMs: number): Promise<ResponseOf<K>> {
     const limits = this.limits;
     const bytes = encodeRequest(type, request, limits);
     let reply: Uint8Array;
@@ -55,7 +61,12 @@ export class Rpc {
     } catch (e) {
       throw fromNatsError(e, target, this.cluster);
     }
-    const res = decodeResponse(type, reply, limits);
+    return decodeResponse(type, reply, limits);
+  }
+
+  /** Sends `request` and resolves with the response, or throws the FlotillaError it carries. */
+  async call<K extends RequestType>(type: K, target: RequestTarget, request: RequestMap[K], timeoutMs: number): Promise<ResponseMap[K]> {
+    const res = await this.request(type, target, request, timeoutMs);
     if (res.error !== undefined) {
       const fe = FlotillaError.fromWire(res.error);
       throw new FlotillaError(fe.code, `${target.what}: ${fe.message}`, { leader: fe.leader });

@@ -123,6 +123,74 @@ export interface CreateTopicOptions {
   configs?: Record<string, string>;
 }
 
+export interface ConsumerConfig {
+  groupId: string;
+  /** The coordinator removes a member it has not heard from for this long. Default 10 s. */
+  sessionTimeoutMs?: number;
+  /** How long a member may take to give up a partition during a rebalance. Default 30 s. */
+  rebalanceTimeoutMs?: number;
+  /** Bytes per fetch of one partition. Default 1 MiB (capped by the server's max payload). */
+  maxBytesPerPartition?: number;
+  /** Long poll of each fetch. Default 500 ms. */
+  maxWaitMs?: number;
+  /** Default auto-commit interval (run's autoCommitIntervalMs overrides it). Default 5 s. */
+  autoCommitIntervalMs?: number;
+}
+
+export interface ConsumerSubscribeTopics {
+  topic?: string;
+  topics?: string[];
+  /** Where to start a partition the group has no committed offset for: its first offset (true) or its end (default). */
+  fromBeginning?: boolean;
+}
+
+export interface EachMessagePayload {
+  topic: string;
+  partition: number;
+  message: FetchedRecord;
+}
+
+export interface EachBatchPayload {
+  batch: { topic: string; partition: number; highWatermark: bigint; messages: FetchedRecord[] };
+  /** False once the partition is being given up or the consumer stops: finish quickly. */
+  isRunning(): boolean;
+  /** True once these records are no longer this consumer's to process (a seek, a revocation). */
+  isStale(): boolean;
+}
+
+export interface ConsumerRunConfig {
+  eachMessage?: (payload: EachMessagePayload) => Promise<void>;
+  eachBatch?: (payload: EachBatchPayload) => Promise<void>;
+  /** Handler calls running at once, over all partitions. Default 1. */
+  partitionsConsumedConcurrently?: number;
+  /** Default true: commit finished records every autoCommitIntervalMs, on revocation and on disconnect. */
+  autoCommit?: boolean;
+  autoCommitIntervalMs?: number;
+}
+
+/** A partition and an offset; strings as KafkaJS has them ("42"), bigints welcome. */
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string | bigint;
+}
+
+export interface TopicPartitionsSelection {
+  topic: string;
+  /** Absent: every partition of the topic this consumer has. */
+  partitions?: number[];
+}
+
+export interface ResetOffsetsOptions {
+  groupId: string;
+  topic: string;
+  /** Absent: every partition of the topic. */
+  partitions?: number[];
+  to: "earliest" | "latest" | "offset";
+  /** Exactly when `to` is "offset". */
+  offset?: bigint | number;
+}
+
 export interface ReassignmentStatus {
   /** Every partition of the plan has its planned replicas. */
   complete: boolean;

@@ -1,6 +1,7 @@
 /**
  * End to end, as a user runs it: the real `flotilla dev` (nats-server + 3 broker processes), then
- * `flotilla topic create/describe`, `produce`, `consume --json` and `cluster describe` as child
+ * `flotilla topic create/describe`, `produce`, `consume --json` (with and without a group), `group
+ * describe/list/reset-offsets` and `cluster describe` as child
  * processes, checking the JSON shapes of CONTRACTS.md; the client library against the same
  * cluster; and finally SIGTERM to `flotilla dev`, after which no process it started is left.
  * Deadlines are generous; nothing asserts a duration.
@@ -68,7 +69,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
   }
 }
 
-test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cluster describe, the library through a leader kill -9, clean stop", { timeout: 150_000 }, async () => {
+test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, consumer groups, cluster describe, the library through a leader kill -9, clean stop", { timeout: 150_000 }, async () => {
   const dev: ChildProcess = spawn(process.execPath, [CLI, "dev", "--brokers", "3", "--cluster", CLUSTER, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
   let devErr = "";
   dev.stderr!.on("data", (d) => (devErr += d));
@@ -136,6 +137,21 @@ test("cli e2e - flotilla dev, topic create/describe, produce, consume --json, cl
     const all = await run(["consume", "events", "--from-beginning", "--max", "4", "--json", ...at]);
     assert.equal(all.code, 0, all.stderr);
     assert.deepEqual(jsonLines(all).map((r) => r.value).sort(), ["first", "fourth", "second", "third"]);
+
+    // A consumer group: reads everything once, commits what it printed, and can be moved back.
+    const grouped = await run(["consume", "events", "--group", "cli", "--from-beginning", "--max", "4", "--json", ...at]);
+    assert.equal(grouped.code, 0, grouped.stderr);
+    assert.deepEqual(jsonLines(grouped).map((r) => r.value).sort(), ["first", "fourth", "second", "third"]);
+    const group = await run(["group", "describe", "cli", "--json", ...at]);
+    assert.equal(group.code, 0, group.stderr);
+    const g = jsonLines(group)[0] as { state: string; members: unknown[]; offsets: Array<{ offset: string }> };
+    assert.deepEqual([g.state, g.members], ["empty", []]);
+    assert.equal(g.offsets.reduce((sum, o) => sum + Number(o.offset), 0), 4, "the four printed records are committed");
+    const listed = await run(["group", "list", "--json", ...at]);
+    assert.deepEqual(jsonLines(listed), [{ groups: [{ groupId: "cli", state: "empty", members: 0 }] }]);
+    const reset = await run(["group", "reset-offsets", "cli", "--topic", "events", "--to-earliest", "--json", ...at]);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.deepEqual((jsonLines(reset)[0] as { offsets: Array<{ offset: string }> }).offsets.map((o) => o.offset), ["0", "0", "0"]);
 
     const cluster = await run(["cluster", "describe", "--json", ...at]);
     assert.equal(cluster.code, 0, cluster.stderr);

@@ -60,9 +60,6 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   assert.equal(h.code, 0);
   assert.match(h.out, /usage: flotilla topic create NAME --partitions P --replication-factor R/);
   assert.equal((await cli(["nope"])).code, 2);
-  const planned = await cli(["group", "list"]);
-  assert.equal(planned.code, 2);
-  assert.match(planned.err, /not available yet/);
   const both = await cli(["reassign", "cancel", "--plan", "p.json", "--topic", "t"]);
   assert.equal(both.code, 2);
   assert.match(both.err, /give --plan FILE, or --topic T with --partition P/);
@@ -72,7 +69,7 @@ test("cli - usage errors exit 2 on stderr with a pointer to --help; --help exits
   // `broker` runs a broker; `broker decommission` is an operation on one.
   assert.equal((parseCommand(["broker", "decommission", "--id", "4"]) as { name: string }).name, "broker decommission");
   assert.equal((parseCommand(["broker", "--id", "1", "--dir", "d", "--controllers", "1"]) as { name: string }).name, "broker");
-  const commands = [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"]];
+  const commands = [["dev"], ["broker"], ["produce"], ["consume"], ["cluster", "describe"], ["topic", "list"], ["topic", "describe"], ["topic", "delete"], ["group", "list"], ["group", "describe"], ["group", "reset-offsets"]];
   commands.push(["reassign", "generate"], ["reassign", "execute"], ["reassign", "verify"], ["reassign", "cancel"], ["leader", "transfer"], ["leader", "rebalance"], ["broker", "decommission"]);
   for (const c of commands) {
     const x = await cli([...c, "--help"]);
@@ -132,10 +129,15 @@ test("cli - produce reads stdin lines and prints one JSON object per record; con
   assert.match(bad.err, /INVALID_PARTITION/);
 });
 
-test("cli - consume --group says groups are not available yet; unknown topics say how to create one", async () => {
-  const g = await cli(["consume", "t", "--group", "g"]);
+test("cli - group commands check their flags; unknown topics say how to create one", async () => {
+  const g = await cli(["consume", "t", "--group", "g", "--partition", "1"]);
   assert.equal(g.code, 2);
-  assert.match(g.err, /consumer groups are not available yet/);
+  assert.match(g.err, /--group reads the partitions the group assigns/);
+  const r = await cli(["group", "reset-offsets", "g", "--topic", "t", "--to-latest", "--to-offset", "3"]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /exactly one of --to-earliest, --to-latest, --to-offset/);
+  const h = await cli(["group", "--help"]);
+  assert.match(h.out, /group reset-offsets/);
   const u = await cli(["produce", "missing"], new FakeCluster(), "x\n");
   assert.equal(u.code, 1);
   assert.match(u.err, /UNKNOWN_TOPIC/);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `flotilla` command (shared/CONTRACTS.md): a local cluster (`dev`), a broker process
- * (`broker`), topics, produce and consume, cluster description, and the simulator and benchmark
+ * (`broker`), topics, produce and consume (with or without a group), consumer groups, cluster description, and the simulator and benchmark
  * passthroughs. Every command that talks to a cluster takes --nats URL and --cluster NAME; every
  * command that prints a result takes --json and then prints exactly one JSON document (produce and
  * consume: one JSON object per line). Problems with the arguments are all reported at once (exit
@@ -19,6 +19,7 @@ import {
   FlotillaConnectionError,
   FlotillaError,
   type ClusterDescription,
+  type FetchedRecord,
   type RecordMetadata,
   type RequesterFactory,
   type TopicDescription,
@@ -287,13 +288,15 @@ const commands: Record<string, Command> = {
     run: runProduce,
   },
   consume: {
-    usage: "flotilla consume TOPIC [--from-beginning] [--partition P [--offset O]] [--max N] [--timeout-ms T]",
+    usage: "flotilla consume TOPIC [--group G] [--from-beginning] [--partition P [--offset O]] [--max N] [--timeout-ms T]",
     summary: "print records, one per line (--json: topic, partition, offset, key, value, timestamp)",
     details:
       "Reads every partition of TOPIC (or only --partition P) from its end, from its beginning with --from-beginning, or from --offset O.\n" +
-      "Stops after --max N records, after --timeout-ms T without a new record, or at Ctrl-C. Consumer groups (--group) come in a later version.",
+      "With --group G, reads as a member of consumer group G: the partitions the group assigns it, from the group's committed offsets\n" +
+      "(--from-beginning: where the group has none), committing what it printed.\n" +
+      "Stops after --max N records, after --timeout-ms T without a new record, or at Ctrl-C.",
     flags: {
-      group: { kind: "string", value: "G", help: "consumer group (not available yet)" },
+      group: { kind: "string", value: "G", help: "read as a member of consumer group G" },
       "from-beginning": { kind: "bool", help: "start at the oldest record still kept" },
       partition: { kind: "int", value: "P", help: "read only this partition" },
       offset: { kind: "int", value: "O", help: "start at this offset (needs --partition)" },
@@ -306,9 +309,64 @@ const commands: Record<string, Command> = {
       const problems: string[] = [];
       if (f.has("offset") && !f.has("partition")) problems.push("--offset needs --partition (an offset belongs to one partition)");
       if (f.has("offset") && f.has("from-beginning")) problems.push("give --offset or --from-beginning, not both");
+      if (f.has("group") && f.has("partition")) problems.push("--group reads the partitions the group assigns: leave out --partition and --offset");
       return problems;
     },
     run: runConsume,
+  },
+  "group list": {
+    usage: "flotilla group list",
+    summary: "consumer groups: state and member count",
+    flags: CLUSTER_FLAGS,
+    positionals: [],
+    async run(ctx) {
+      const groups = await withAdmin(ctx, (a) => a.listGroups());
+      const rows = [["group", "state", "members"], ...groups.map((g) => [g.groupId, g.state, String(g.members)])];
+      print(ctx, { groups }, groups.length === 0 ? "no consumer groups" : table(rows));
+      return EXIT_OK;
+    },
+  },
+  "group describe": {
+    usage: "flotilla group describe G",
+    summary: "a group's state, members and their partitions, and its committed offsets",
+    flags: CLUSTER_FLAGS,
+    positionals: ["G"],
+    async run(ctx) {
+      const d = await withAdmin(ctx, (a) => a.describeGroup(ctx.positionals[0]));
+      const json = { ...d, offsets: d.offsets.map((o) => ({ ...o, offset: o.offset.toString() })) };
+      const members = d.members.map((m) => `  ${m.memberId} (${m.clientId}): ${m.assignment.map((a) => `${a.topic} [${a.partitions.join(",")}]`).join(" ") || "nothing"}`);
+      const offsets = table([["topic", "partition", "committed"], ...d.offsets.map((o) => [o.topic, String(o.partition), o.offset.toString()])]);
+      print(ctx, json, `group ${d.groupId}: ${d.state}, generation ${d.generation}\nmembers:\n${members.join("\n") || "  none"}\n${offsets}`);
+      return EXIT_OK;
+    },
+  },
+  "group reset-offsets": {
+    usage: "flotilla group reset-offsets G --topic T (--to-earliest | --to-latest | --to-offset O) [--partition P]",
+    summary: "move a stopped group's committed offsets for a topic",
+    details: "The group must have no running members. Every partition of T, or only --partition P.",
+    flags: {
+      topic: { kind: "string", value: "T", required: true, help: "the topic whose offsets move" },
+      "to-earliest": { kind: "bool", help: "to each partition's oldest record still kept" },
+      "to-latest": { kind: "bool", help: "to each partition's end (skip everything there now)" },
+      "to-offset": { kind: "int", value: "O", help: "to offset O" },
+      partition: { kind: "int", value: "P", help: "only this partition" },
+      ...CLUSTER_FLAGS,
+    },
+    positionals: ["G"],
+    check: (f) => (["to-earliest", "to-latest", "to-offset"].filter((k) => f.has(k)).length === 1 ? [] : ["give exactly one of --to-earliest, --to-latest, --to-offset O"]),
+    async run(ctx) {
+      const [groupId] = ctx.positionals;
+      const topic = str(ctx, "topic")!;
+      const partition = int(ctx, "partition");
+      const to = ctx.flags.has("to-earliest") ? "earliest" : ctx.flags.has("to-latest") ? "latest" : "offset";
+      const offset = int(ctx, "to-offset");
+      const offsets = await withAdmin(ctx, (a) =>
+        a.resetOffsets({ groupId, topic, to, ...(offset !== undefined && { offset }), ...(partition !== undefined && { partitions: [partition] }) }),
+      );
+      const json = { groupId, offsets: offsets.map((o) => ({ ...o, offset: o.offset.toString() })) };
+      print(ctx, json, offsets.map((o) => `${o.topic} partition ${o.partition} → ${o.offset}`).join("\n"));
+      return EXIT_OK;
+    },
   },
   "reassign generate": {
     usage: "flotilla reassign generate --topics T1,T2 --brokers 2,3,4",
@@ -434,11 +492,7 @@ const GROUPS: Record<string, string> = {
   cluster: "describe",
   reassign: "generate|execute|verify|cancel",
   leader: "transfer|rebalance",
-};
-
-/** Commands CONTRACTS.md lists that this version does not have yet. */
-const PLANNED: Record<string, string> = {
-  group: "consumer groups come in a later version",
+  group: "list|describe|reset-offsets",
 };
 
 function commandHelp(name: string, c: Command): string {
@@ -476,7 +530,6 @@ export function parseCommand(argv: readonly string[]): { name: string; command: 
     if (!commands[name]) throw new UsageError([`unknown command "flotilla ${name}" (try ${GROUPS[first].split("|").map((s) => `${first} ${s}`).join(", ")})`], first);
   }
   const command = commands[name];
-  if (!command && PLANNED[first]) throw new UsageError([`"flotilla ${first}" is not available yet: ${PLANNED[first]}`], "");
   if (!command) throw new UsageError([`unknown command "${first}"`], "");
   if (command.raw) return { name, command, flags: new Map(), positionals: [], rest: args };
   const parsed = parseArgs(args, command.flags);
@@ -502,6 +555,7 @@ export function describeError(e: unknown, command: string, positionals: string[]
       INVALID_PARTITION: `see the topic's partitions with \`flotilla topic describe ${topic}\``,
       NO_LEADER: "the cluster may still be starting or has lost a majority; see `flotilla cluster describe`, then try again",
       NOT_CONTROLLER: "no controller leader right now; see `flotilla cluster describe`, then try again",
+      NOT_COORDINATOR: "no broker coordinates the group right now (the cluster may still be starting); see `flotilla cluster describe`, then try again",
       TIMEOUT: "the cluster did not answer in time; see `flotilla cluster describe`, then try again",
       OFFSET_OUT_OF_RANGE: `see the valid range with \`flotilla topic describe ${topic}\``,
       INVALID_CONFIG: "check the --config values",
@@ -609,15 +663,51 @@ async function runProduce(ctx: Ctx): Promise<number> {
 // ------------------------------------------------------------------------------------------------
 // consume
 
+function printRecord(ctx: Ctx, topic: string, partition: number, r: FetchedRecord): void {
+  const key = r.key === null ? null : r.key.toString("utf8");
+  const value = r.value === null ? null : r.value.toString("utf8");
+  print(ctx, { topic, partition, offset: r.offset.toString(), key, value, timestamp: r.timestamp }, value ?? "null");
+}
+
+/**
+ * consume --group: a group member that prints each record. Past --max, handlers refuse the records
+ * (they are then not finished, so not committed) until the consumer has stopped.
+ */
+async function runGroupConsume(ctx: Ctx, topic: string, groupId: string): Promise<number> {
+  const max = int(ctx, "max");
+  const timeoutMs = int(ctx, "timeout-ms");
+  const flotilla = client(ctx);
+  const consumer = flotilla.consumer({ groupId });
+  let count = 0;
+  let lastRecordAt = Date.now();
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  void ctx.io.interrupted?.().then(done);
+  const idle = timeoutMs === undefined ? undefined : setInterval(() => Date.now() - lastRecordAt >= timeoutMs && done(), Math.min(timeoutMs, 200));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: ctx.flags.get("from-beginning") === true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (max !== undefined && count >= max) throw new Error("--max reached");
+        printRecord(ctx, topic, partition, message);
+        lastRecordAt = Date.now();
+        if (max !== undefined && ++count >= max) done();
+      },
+    });
+    await finished;
+  } finally {
+    clearInterval(idle);
+    await consumer.disconnect();
+    await flotilla.disconnect();
+  }
+  return EXIT_OK;
+}
+
 async function runConsume(ctx: Ctx): Promise<number> {
   const [topic] = ctx.positionals;
   const group = str(ctx, "group");
-  if (group !== undefined) {
-    throw new UsageError(
-      [`consumer groups are not available yet (--group ${group}); read without a group: \`flotilla consume ${topic} --from-beginning\`, or one partition with \`--partition P --offset O\``],
-      "consume",
-    );
-  }
+  if (group !== undefined) return runGroupConsume(ctx, topic, group);
   const max = int(ctx, "max");
   const timeoutMs = int(ctx, "timeout-ms");
   const flotilla = client(ctx);
@@ -655,9 +745,7 @@ async function runConsume(ctx: Ctx): Promise<number> {
         }
         for (const r of res.records) {
           if (stop) break;
-          const key = r.key === null ? null : r.key.toString("utf8");
-          const value = r.value === null ? null : r.value.toString("utf8");
-          print(ctx, { topic, partition: p.partition, offset: r.offset.toString(), key, value, timestamp: r.timestamp }, value ?? "null");
+          printRecord(ctx, topic, p.partition, r);
           offset = r.offset + 1n;
           lastRecordAt = Date.now();
           if (max !== undefined && ++count >= max) stop = true;

@@ -148,3 +148,10 @@ export {
   requestLimits,
   type RequestLimits,
 } from "./requests.js";
+
+export {
+  CONSUMER_OFFSETS_TOPIC,
+  CONSUMER_OFFSETS_PARTITIONS,
+  CONSUMER_OFFSETS_REPLICATION,
+  groupPartition,
+} from "./groups.js";

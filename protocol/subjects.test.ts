@@ -21,7 +21,7 @@ test("subjects - every subject starts with flotilla.<cluster>.", () => {
   assert.equal(subjects.admin("prod"), "flotilla.prod.admin");
   assert.equal(subjects.controller("prod"), "flotilla.prod.controller");
   assert.equal(subjects.faultControl("prod", 2), "flotilla.prod.faults.2");
-  assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin"]);
+  assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin", "flotilla.prod.group.>"]);
   assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller", "flotilla.prod.faults.>"]);
 });
 
@@ -58,6 +58,7 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
   assert.deepEqual(parseSubject(subjects.faultControl("c", 2)), { kind: "faults", cluster: "c", brokerId: 2 });
   assert.deepEqual(parseSubject(subjects.produce("c", "a.b", 3)), { kind: "produce", cluster: "c", topic: "a.b", partition: 3 });
   assert.deepEqual(parseSubject(subjects.fetch("c", "t", 0)), { kind: "fetch", cluster: "c", topic: "t", partition: 0 });
+  assert.deepEqual(parseSubject(subjects.group("c", 3)), { kind: "group", cluster: "c", offsetsPartition: 3 });
   assert.deepEqual(parseSubject(subjects.replicaFetch("c", "a.b", 1, 3)), { kind: "replicaFetch", cluster: "c", topic: "a.b", partition: 1, brokerId: 3 });
   assert.throws(() => subjects.replicaFetch("c", "t", 0, 0), "broker ids start at 1");
   for (const kind of ["metadata", "admin", "controller"] as const) assert.deepEqual(parseSubject(`flotilla.c.${kind}`), { kind, cluster: "c" });
@@ -77,6 +78,8 @@ test("subjects - parseSubject inverts the builders and rejects anything else", (
     "flotilla.c.p.t.1.produce.2",
     "flotilla.c.p.t.1.fetch.0",
     "flotilla.c.metadata.extra",
+    "flotilla.c.group",
+    "flotilla.c.group.x",
     "flotilla.a*.metadata",
   ]) {
     assert.throws(() => parseSubject(bad), DecodeError, bad);

@@ -12,6 +12,9 @@ import { FlotillaError } from "./errors.js";
  *   metadata                            cluster metadata; every broker answers (queue group)
  *   admin                               admin requests from clients; every broker answers and forwards
  *                                       what needs the controller
+ *   group.<n>                           consumer-group requests for the groups that hash to partition n
+ *                                       of __consumer_offsets; only that partition's leader (the groups'
+ *                                       coordinator) subscribes (queue group)
  *   controller                          the controller leader only: broker registration, heartbeats,
  *                                       forwarded admin changes (broker-only)
  *   faults.<brokerId>                   test-only fault injection into one broker's Raft transport,
@@ -123,6 +126,11 @@ export const subjects = {
   controller(cluster: string): string {
     return `${root(cluster)}.controller`;
   },
+  /** The coordinator of the groups stored in partition `offsetsPartition` of __consumer_offsets. */
+  group(cluster: string, offsetsPartition: number): string {
+    checkPartition(offsetsPartition);
+    return `${root(cluster)}.group.${offsetsPartition}`;
+  },
   /** Fault-injection commands for one broker (test-only: see broker/server/fault-control.ts). */
   faultControl(cluster: string, brokerId: number): string {
     checkBrokerId(brokerId);
@@ -136,7 +144,7 @@ export const subjects = {
  */
 export function clientPublishSubjects(cluster: string): string[] {
   const r = root(cluster);
-  return [`${r}.p.>`, `${r}.metadata`, `${r}.admin`];
+  return [`${r}.p.>`, `${r}.metadata`, `${r}.admin`, `${r}.group.>`];
 }
 
 /** Subjects only brokers may publish to. */
@@ -149,7 +157,8 @@ export type ParsedSubject =
   | { kind: "raft" | "faults"; cluster: string; brokerId: number }
   | { kind: PartitionOp; cluster: string; topic: string; partition: number }
   | { kind: "replicaFetch"; cluster: string; topic: string; partition: number; brokerId: number }
-  | { kind: "metadata" | "admin" | "controller"; cluster: string };
+  | { kind: "metadata" | "admin" | "controller"; cluster: string }
+  | { kind: "group"; cluster: string; offsetsPartition: number };
 
 function parseInt32(token: string, what: string, min: number): number {
   const n = DECIMAL.test(token) ? Number(token) : NaN;
@@ -167,6 +176,7 @@ export function parseSubject(subject: string): ParsedSubject {
   const kind = t[2];
   if (t.length === 3 && (kind === "metadata" || kind === "admin" || kind === "controller")) return { kind, cluster };
   if (t.length === 4 && (kind === "raft" || kind === "faults")) return { kind, cluster, brokerId: parseInt32(t[3], "broker id", 1) };
+  if (t.length === 4 && kind === "group") return { kind, cluster, offsetsPartition: parseInt32(t[3], "offsets partition", 0) };
   if (t.length === 6 && kind === "p" && (t[5] === "produce" || t[5] === "fetch")) {
     return { kind: t[5], cluster, topic: decodeTopicToken(t[3]), partition: parseInt32(t[4], "partition", 0) };
   }

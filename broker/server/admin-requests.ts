@@ -1,10 +1,13 @@
 /**
  * Client requests on the `admin` and `metadata` subjects, served by every broker (queue group):
  * reads answered from the local image, writes forwarded to the controller leader and answered once
- * applied here, so a describe right after a create sees the topic.
+ * applied here, so a describe right after a create sees the topic. A group request that reaches
+ * this subject means its coordinator did not answer: `__consumer_offsets` is created if missing
+ * (that is how it comes to exist) and the answer is NOT_COORDINATOR, which the client retries.
  */
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
+import { CONSUMER_OFFSETS_PARTITIONS, CONSUMER_OFFSETS_REPLICATION, CONSUMER_OFFSETS_TOPIC } from "../../protocol/groups.js";
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type PartitionMetadata, type RequestLimits } from "../../protocol/requests.js";
 import { REASSIGNMENT_PLAN_VERSION, describeCluster, describeTopic, planGenerateReassignment, verifyReassignment, type ClusterRuntime } from "../controller/index.js";
 import type { BusMessage } from "../transport/index.js";
@@ -129,8 +132,33 @@ export class AdminRequests {
       case "produce":
       case "fetch":
         throw new FlotillaError("INVALID_REQUEST", `${req.type} requests go to the partition's subject (p.<topic>.<partition>.${req.type}), not to admin/metadata`);
-      default:
-        throw new FlotillaError("INVALID_REQUEST", `${req.type} is not served by this broker yet (consumer groups are not built)`);
+      case "joinGroup":
+      case "heartbeat":
+      case "leaveGroup":
+      case "commitOffsets":
+      case "fetchOffsets":
+      case "listGroups":
+      case "describeGroup":
+      case "resetOffsets":
+        await this.ensureOffsetsTopic();
+        throw new FlotillaError("NOT_COORDINATOR", `${req.type}: the group's coordinator is not serving yet (${CONSUMER_OFFSETS_TOPIC} is electing a leader or loading); retry`);
+    }
+  }
+
+  private async ensureOffsetsTopic(): Promise<void> {
+    const { metadata, controller } = this.options;
+    if (metadata.image.topic(CONSUMER_OFFSETS_TOPIC)) return;
+    const replicationFactor = Math.max(1, Math.min(CONSUMER_OFFSETS_REPLICATION, metadata.image.unfencedBrokers().length));
+    try {
+      const { appliedIndex } = await controller.call(
+        { type: "createTopic", topic: CONSUMER_OFFSETS_TOPIC, partitions: CONSUMER_OFFSETS_PARTITIONS, replicationFactor, configs: {} },
+        replyChecks.write,
+        15_000,
+      );
+      await metadata.waitApplied(appliedIndex, 5000);
+      this.options.logger.info({ replicationFactor }, `created ${CONSUMER_OFFSETS_TOPIC}`);
+    } catch (e) {
+      if (!(e instanceof FlotillaError && e.code === "TOPIC_EXISTS")) throw e;
     }
   }
 

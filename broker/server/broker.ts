@@ -32,6 +32,8 @@
  *   (AdminRequests, admin-requests.ts: reads from the local image; writes forwarded to the
  *   controller leader); per-partition `produce` / `fetch` subjects subscribed, in a queue group,
  *   only while the local replica leads (PartitionRequests, partition-requests.ts).
+ * - Consumer groups: the leader of each `__consumer_offsets` partition coordinates the groups that
+ *   hash to it, on that partition's group subject (GroupRequests, group-requests.ts).
  * - Metrics (prom-client Registry of its own, GET /metrics), pino logs with broker/partition.
  * - Graceful stop: every led partition hands leadership away first (bounded), then everything closes.
  */
@@ -50,6 +52,7 @@ import { BrokerRegistration } from "./broker-registration.js";
 import { ControllerClient } from "./controller-client.js";
 import { ControllerLeader } from "./controller-leader.js";
 import { FaultControl } from "./fault-control.js";
+import { GroupRequests } from "./group-requests.js";
 import { HostedReplicas } from "./hosted-replicas.js";
 import { METADATA_PARTITION, METADATA_TOPIC, MetadataFollower } from "./metadata-follower.js";
 import { metadataLogExisted } from "./metadata-log-existence.js";
@@ -88,6 +91,7 @@ export class Broker {
   private metadata: MetadataFollower | undefined;
   private replicas: HostedReplicas | undefined;
   private registration: BrokerRegistration | undefined;
+  private groups: GroupRequests | undefined;
   /** Only on the brokers listed in `--controllers`. */
   private controller: ControllerLeader | undefined;
 
@@ -179,6 +183,7 @@ export class Broker {
     const controllerClient = new ControllerClient(bus, o.cluster);
     const metadata = new MetadataFollower({ bus, cluster: o.cluster, limits, logger, stopping, reconcile: () => replicas.scheduleReconcile() });
     const learnerThrottle = new LearnerThrottle();
+    const groups = new GroupRequests({ brokerId, limits, metadata, metrics, logger });
     const replicas = new HostedReplicas({
       brokerId,
       dir: o.dir,
@@ -194,6 +199,7 @@ export class Broker {
       ticker: this.ticker,
       bus,
       requests: new PartitionRequests(brokerId, limits, metrics, logger),
+      groups,
       metadata,
       metrics,
       logger,
@@ -214,6 +220,7 @@ export class Broker {
     const mover = new ReassignmentMover({ brokerId, metadata, controller: controllerClient, logger, partitions: () => replicas.data(), throttle: learnerThrottle });
     this.metadata = metadata;
     this.replicas = replicas;
+    this.groups = groups;
     this.registration = registration;
 
     if (o.metricsPort !== undefined) this.metricsPort = await this.metrics.listen(o.metricsPort);
@@ -286,6 +293,7 @@ export class Broker {
     clearInterval(this.moverTimer);
     this.controller?.close();
     this.metadata?.close();
+    this.groups?.close();
     this.faultControl?.close();
     for (const s of this.clientSubs) s.unsubscribe();
     await this.replicas?.close();

@@ -24,7 +24,8 @@ import type { PartitionReplica } from "../partition/index.js";
 import { decodeRequest, requestLimits } from "../../protocol/requests.js";
 import type { BusMessage, BusSubscription, MessageBus } from "../transport/index.js";
 import { answerAdminWrite, type ControllerAdminContext } from "./controller-admin.js";
-import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition, type LeaderMoveOrder } from "./controller-messages.js";
+import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition } from "./controller-messages.js";
+import { LeaderMoveOrders } from "./leader-move-orders.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { asFlotillaError } from "./request-errors.js";
@@ -55,8 +56,8 @@ export class ControllerLeader {
   private timer: NodeJS.Timeout | undefined;
   private deciding = false;
   private readonly ledReports = new Map<number, LedPartition[]>();
-  /** Leadership moves waiting for the leading broker's next heartbeat, by broker. */
-  private readonly leaderMoves = new Map<number, LeaderMoveOrder[]>();
+  /** Leadership moves waiting for the leading broker's next heartbeat. */
+  private readonly leaderMoves = new LeaderMoveOrders();
 
   constructor(private readonly options: ControllerLeaderOptions) {}
 
@@ -115,11 +116,7 @@ export class ControllerLeader {
         const led = runtimeReply(metadata.image, liveness, this.ledReports, brokerId, Date.now()).partitions;
         return led.find(([t, p]) => t === topic && p === partition)?.[2];
       },
-      orderMove: (leader, move) => {
-        const moves = this.leaderMoves.get(leader) ?? [];
-        moves.push(move);
-        this.leaderMoves.set(leader, moves);
-      },
+      orderMove: (leader, move) => this.leaderMoves.order(leader, move),
     };
   }
 
@@ -175,9 +172,8 @@ export class ControllerLeader {
         const reply = liveness.heartbeat(metadata.image, req, Date.now());
         if (reply.type !== "accepted") return reply;
         this.ledReports.set(req.brokerId, req.led);
-        const moves = this.leaderMoves.get(req.brokerId);
-        this.leaderMoves.delete(req.brokerId);
-        return moves ? { ...reply, moves } : reply;
+        const moves = this.leaderMoves.take(req.brokerId);
+        return moves.length > 0 ? { ...reply, moves } : reply;
       }
       case "createTopic": {
         const record = planCreateTopic(

@@ -2,7 +2,8 @@
  * The replicas this broker hosts: the metadata log's (on controllers) and the data partitions', each
  * opened on the shared storage, router and ticker. A replica's produce/fetch subjects are subscribed
  * (queue group) exactly while it leads; a data replica's own replica-fetch subject (follower fetch)
- * as long as it is hosted.
+ * as long as it is hosted; a `__consumer_offsets` replica's group subject while it leads, with its
+ * group coordinator (GroupRequests), and no produce subject: only its coordinator writes to it.
  *
  * Reconcile: after applying records with events (and once caught up with the log), and every few
  * seconds, `reconcileReplicas` says which local replicas to start, remove, or retire. A replica's
@@ -11,6 +12,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { CONSUMER_OFFSETS_TOPIC } from "../../protocol/groups.js";
 import { subjects } from "../../protocol/subjects.js";
 import { reconcileReplicas, sameMembers, type HostedPartition } from "../controller/index.js";
 import type { GroupCommitter } from "../log/index.js";
@@ -19,6 +21,7 @@ import type { StateStore } from "../state/index.js";
 import type { MessageBus } from "../transport/index.js";
 import type { BrokerRegistration } from "./broker-registration.js";
 import type { LedPartition, LeaderMoveOrder } from "./controller-messages.js";
+import type { GroupRequests } from "./group-requests.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -50,6 +53,7 @@ export interface HostedReplicasOptions {
   ticker: SharedTicker;
   bus: MessageBus;
   requests: PartitionRequests;
+  groups: GroupRequests;
   metadata: MetadataFollower;
   metrics: BrokerMetrics;
   logger: Logger;
@@ -126,6 +130,7 @@ export class HostedReplicas {
     local.offLeader = l.replica.onLeaderChange((e) => this.onLeaderChange(local, e, onLeadership));
     if (l.replica.isLeader) {
       local.leaderSince = Date.now();
+      if (l.topic === CONSUMER_OFFSETS_TOPIC) this.options.groups.onLeadership(local, true);
       this.serve(local);
     }
     return local;
@@ -135,6 +140,7 @@ export class HostedReplicas {
     this.options.metrics.leaderChanges.inc();
     this.options.logger.debug({ group: e.group, leader: e.leader, term: e.term }, "leader changed");
     l.leaderSince = e.isLeader ? Date.now() : 0;
+    if (l.topic === CONSUMER_OFFSETS_TOPIC) this.options.groups.onLeadership(l, e.isLeader);
     if (e.isLeader) this.serve(l);
     else this.unserve(l);
     onLeadership?.(e.isLeader);
@@ -142,10 +148,12 @@ export class HostedReplicas {
 
   private serve(l: LocalPartition): void {
     if (l.subs.length > 0 || this.options.stopping()) return;
-    const { bus, cluster: c, requests } = this.options;
+    const { bus, cluster: c, requests, groups } = this.options;
     l.subs.push(bus.subscribe(subjects.fetch(c, l.topic, l.partition), { queue: LEADERS_QUEUE }, (msg) => void requests.handleFetch(l, msg)));
-    // Nobody produces to the metadata log but the controller leader itself.
-    if (l !== this.metadataLog) {
+    if (l.topic === CONSUMER_OFFSETS_TOPIC) {
+      l.subs.push(bus.subscribe(subjects.group(c, l.partition), { queue: LEADERS_QUEUE }, (msg) => void groups.handle(l, msg)));
+    } else if (l !== this.metadataLog) {
+      // Nobody produces to the metadata log but the controller leader itself.
       l.subs.push(bus.subscribe(subjects.produce(c, l.topic, l.partition), { queue: LEADERS_QUEUE }, (msg) => void requests.handleProduce(l, msg)));
     }
   }
@@ -284,7 +292,10 @@ export class HostedReplicas {
         continue;
       }
       if (l.leaderSince === 0 || now - l.leaderSince < PREFERRED_MOVE_AFTER_MS || now - l.lastPreferredMove < PREFERRED_MOVE_EVERY_MS) continue;
-      const preferred = image.topic(l.topic)?.partitions[l.partition]?.replicas[0];
+      const state = image.topic(l.topic)?.partitions[l.partition];
+      // A partition being reassigned gets its leader from the reassignment (hand-off off leaving replicas).
+      if (state?.reassignment) continue;
+      const preferred = state?.replicas[0];
       if (preferred === undefined || preferred === brokerId || image.broker(preferred)?.fenced !== false) continue;
       if (!l.replica.status().voters.includes(preferred)) continue;
       l.lastPreferredMove = now;
