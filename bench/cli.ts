@@ -5,6 +5,7 @@
  * terminal. Workloads are a table: add a line to add one.
  */
 import { runClusterWorkload, runCompare } from "./cluster-bench.js";
+import { summarizeProfiles } from "./cpu-profile.js";
 import { parseLogBenchArgs, runLogBench } from "./log-bench.js";
 import { CLUSTER_WORKLOADS, WORKLOAD_USAGE, parseWorkloadArgs } from "./workload-options.js";
 
@@ -32,6 +33,16 @@ const workloads: Record<string, Workload> = {
   compare: {
     describe: `the same workload (--workload produce|consume|e2e, default produce) on Flotilla and on a 3-node NATS JetStream cluster; prints both and their ratio. ${WORKLOAD_USAGE}`,
     run: (args) => runCompare(parseWorkloadArgs("compare", args), ["bench", "compare", ...args].join(" ")),
+  },
+  profile: {
+    describe: "bench profile DIR [--top N]: summarizes the brokers' CPU profiles a run wrote with --cpu-prof DIR (busy time, top functions by self and inclusive time).",
+    run: async ([dir, ...rest]) => {
+      if (dir === undefined || dir.startsWith("--")) throw new Error("bench profile: give the directory a run wrote with --cpu-prof DIR");
+      const at = rest.indexOf("--top");
+      const top = at >= 0 ? Number(rest[at + 1]) : 15;
+      if (!Number.isSafeInteger(top) || top < 1) throw new Error(`bench profile: --top needs an integer ≥ 1, got ${rest[at + 1]}`);
+      return { workload: "profile", profiles: summarizeProfiles(dir, top) };
+    },
   },
   log: {
     describe: "SegmentLog append → durable (group commit) vs a raw write+fdatasync loop. Options: --seconds --batch-kib --record-bytes --in-flight --partitions --concurrent-cycles --rate <MB/s> --dir",

@@ -79,8 +79,8 @@ export class FlotillaSystem implements BenchSystem {
   ) {
     this.reader = this.client("flotilla-bench-reader");
     this.serverPids = cluster ? [...cluster.brokerPids, ...(cluster.natsPid === null ? [] : [cluster.natsPid])] : [];
-    // Every partition's in-flight batches, full, plus as much again being filled and queued.
-    this.window = Math.ceil((2 * o.partitions * o.maxInFlight * o.batchBytes) / (o.size + 16));
+    // Every partition's in-flight batches, full, and one more being filled.
+    this.window = Math.ceil((o.partitions * (o.maxInFlight + 1) * o.batchBytes) / (o.size + 16));
   }
 
   /** Starts the cluster (unless `--nats`), creates the topic and waits for every partition's leader. */
@@ -130,6 +130,9 @@ export class FlotillaSystem implements BenchSystem {
       maxInFlight: this.o.maxInFlight,
       // The driver bounds what it has outstanding; the producer must never be the one that waits.
       bufferBytes: 256 * 1024 * 1024,
+      // A benchmark pushed past what the cluster sustains must see the latency grow, not retry
+      // (the default 5 s suits failover, where an answer may never come).
+      timeoutMs: 120_000,
     });
     await producer.connect();
     return new FlotillaProducer(flotilla, producer, this.topic);

@@ -20,6 +20,11 @@ import type { WorkloadOptions } from "./workload-options.js";
 const NODES = 3;
 const LOOPBACK = "127.0.0.1";
 const READY_TIMEOUT_MS = 30_000;
+/**
+ * How long a publish (or a consumer request) waits for its answer. A benchmark pushed past what the
+ * cluster sustains must see the latency grow, not fail (nats.js's default is 5 s).
+ */
+const PUBLISH_TIMEOUT_MS = 120_000;
 
 /** nats-server on PATH or where Debian puts it (`flotilla dev` installs it when missing). */
 async function natsServerBinary(): Promise<string> {
@@ -137,11 +142,11 @@ export class JetStreamSystem implements BenchSystem {
     try {
       const deadline = Date.now() + READY_TIMEOUT_MS;
       nc = await connect({ servers: cluster.urls, waitOnFirstConnect: true, timeout: READY_TIMEOUT_MS });
-      // Streams can be created once the cluster has elected its meta leader.
-      const jsm = await nc.jetstreamManager({ timeout: 2000 });
+      // JetStream answers (and takes streams) once the cluster has elected its meta leader.
       for (let p = 0; p < o.partitions; p++) {
         for (;;) {
           try {
+            const jsm = await nc.jetstreamManager({ timeout: 2000 });
             await jsm.streams.add({ name: streamOf(p), subjects: [subjectOf(p)], num_replicas: o.replicationFactor, storage: StorageType.File, retention: RetentionPolicy.Limits });
             break;
           } catch (e) {
@@ -160,11 +165,11 @@ export class JetStreamSystem implements BenchSystem {
 
   async producer(): Promise<BenchProducer> {
     const nc = await connect({ servers: this.cluster.urls });
-    return new JetStreamProducer(nc, nc.jetstream(), this.o.idempotent);
+    return new JetStreamProducer(nc, nc.jetstream({ timeout: PUBLISH_TIMEOUT_MS }), this.o.idempotent);
   }
 
   async read(partition: number, onValues: (values: Uint8Array[]) => void, until: AbortSignal): Promise<void> {
-    const consumer = await this.reader.jetstream().consumers.get(streamOf(partition));
+    const consumer = await this.reader.jetstream({ timeout: PUBLISH_TIMEOUT_MS }).consumers.get(streamOf(partition));
     const messages = await consumer.consume({ max_messages: 4096 });
     const stop = (): void => void messages.stop();
     if (until.aborted) stop();

@@ -43,7 +43,7 @@ export const WORKLOAD_DEFAULTS = {
   producers: 1,
   idempotent: true,
   lingerMs: 2,
-  batchBytes: 256 * 1024,
+  batchBytes: 1024 * 1024,
   maxInFlight: 8,
   cluster: "flotilla",
 } as const;

@@ -17,12 +17,16 @@ export class ByteBudget {
     return this.waiters.length;
   }
 
+  /** Takes `bytes` now if they fit and nobody waits before us; false otherwise (then `acquire`). */
+  tryAcquire(bytes: number): boolean {
+    if (this.waiters.length > 0 || !this.fits(bytes)) return false;
+    this.used += bytes;
+    return true;
+  }
+
   /** Resolves once `bytes` fit. A request larger than the whole budget waits until nothing else is held. */
   acquire(bytes: number): Promise<void> {
-    if (this.waiters.length === 0 && this.fits(bytes)) {
-      this.used += bytes;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire(bytes)) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ bytes, resolve }));
   }
 

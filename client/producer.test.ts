@@ -176,6 +176,30 @@ test("producer - maxInFlight bounds the batches of a partition on the wire", asy
   await producer.disconnect();
 });
 
+test("producer - a batch whose linger ends while the window is full keeps taking records, and goes out whole when a slot frees", async () => {
+  const c = new FakeCluster({ t: 1 });
+  let release!: () => void;
+  c.fail("produce", { hold: new Promise<void>((r) => (release = r)) });
+  const producer = fakeFlotilla(c).producer({ lingerMs: 1, maxInFlight: 1 });
+  await producer.connect();
+  const first = producer.send({ topic: "t", messages: [{ value: "first" }] });
+  while (c.count("produce") === 0) await new Promise((r) => setTimeout(r, 1));
+  const later: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 5; i++) {
+    later.push(producer.send({ topic: "t", messages: [{ value: `later ${i}` }] }));
+    await new Promise((r) => setTimeout(r, 5)); // each past the linger of the batch it joins
+  }
+  assert.equal(c.count("produce"), 1, "the window is full: nothing else is sent");
+  release();
+  await first;
+  const acks = (await Promise.all(later)) as Array<Array<{ offset: bigint }>>;
+  assert.deepEqual(acks.map((a) => a[0].offset), [1n, 2n, 3n, 4n, 5n]);
+  const reqs = produces(c);
+  assert.equal(reqs.length, 2, "the five later records went out together");
+  assert.deepEqual(decodeRecords(reqs[1].batch).map((r) => Buffer.from(r.value!).toString()), ["later 0", "later 1", "later 2", "later 3", "later 4"]);
+  await producer.disconnect();
+});
+
 test("producer - with several batches in flight, a delayed first request does not let the batches behind it land first", async () => {
   const c = new FakeCluster({ t: 1 });
   let release!: () => void;

@@ -129,6 +129,8 @@ interface OpenBatch {
   bytes: number;
   timer: NodeJS.Timeout | undefined;
   result: Deferred<OffsetOf>;
+  /** Its linger is over, but the partition had no room to send: it closes when a slot frees. */
+  lingered: boolean;
 }
 
 /** A closed batch: bytes and UUID fixed for every attempt. */
@@ -278,14 +280,18 @@ export class Producer {
       );
     }
 
-    const results: Promise<RecordMetadata>[] = [];
+    // One promise per batch, not per message: a message is only a slot in its batch.
+    const slots: Array<{ partition: number; index: number; result: Promise<OffsetOf> }> = new Array(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const { record, size } = prepared[i] as { record: RecordInput; size: number };
-      await this.budget.acquire(size);
+      if (!this.budget.tryAcquire(size)) await this.budget.acquire(size);
       const partition = this.partitioner.partition(topic, record.key, numPartitions, messages[i].partition);
-      results.push(this.append(topic, partition, numPartitions, record, size, maxBatch));
+      slots[i] = { partition, ...this.append(topic, partition, numPartitions, record, size, maxBatch) };
     }
-    return Promise.all(results);
+    const batches = [...new Set(slots.map((s) => s.result))];
+    const position = new Map(batches.map((b, i) => [b, i]));
+    const offsetOfs = await Promise.all(batches);
+    return slots.map((s) => ({ topic, partition: s.partition, offset: offsetOfs[position.get(s.result)!](s.index) }));
   }
 
   /** The record for message `i`, with its size bound, or what is wrong with it. */
@@ -320,15 +326,25 @@ export class Producer {
     return q;
   }
 
-  private async append(topic: string, partition: number, numPartitions: number, record: RecordInput, size: number, maxBatch: number): Promise<RecordMetadata> {
+  /** Adds the record to the partition's open batch; its offset comes from `result` at `index`. */
+  private append(topic: string, partition: number, numPartitions: number, record: RecordInput, size: number, maxBatch: number): { index: number; result: Promise<OffsetOf> } {
     const q = this.queue(topic, partition);
     q.numPartitions = numPartitions;
     if (q.open && q.open.bytes + size > maxBatch) this.close(q);
     if (!q.open) {
-      const open: OpenBatch = { records: [], bytes: RECORD_BATCH_HEADER_SIZE, timer: undefined, result: deferred() };
+      const open: OpenBatch = { records: [], bytes: RECORD_BATCH_HEADER_SIZE, timer: undefined, result: deferred(), lingered: false };
+      // A batch can fail while the send that filled it still waits for budget to append more:
+      // its failure reaches that send through Promise.all later, and must not count as unhandled now.
+      open.result.promise.catch(() => undefined);
       q.open = open;
+      // As Kafka's accumulator does: a batch whose linger is over but that could not be sent yet
+      // keeps taking records until the window has room. Closing it at once would queue many small
+      // batches behind the in-flight ones, and at a steady rate the throughput would then be
+      // maxInFlight small batches per round trip.
       const linger = (): void => {
-        if (q.open === open) this.close(q);
+        if (q.open !== open) return;
+        if (this.canSend(q)) this.close(q);
+        else open.lingered = true;
       };
       const lingerMs = this.flushing > 0 ? 0 : this.config.lingerMs;
       open.timer = lingerMs === 0 ? undefined : setTimeout(linger, lingerMs);
@@ -339,8 +355,7 @@ export class Producer {
     batch.records.push(record);
     batch.bytes += size;
     if (batch.bytes + 16 > maxBatch) this.close(q); // no room for even a tiny record
-    const offsetOf = await batch.result.promise;
-    return { topic, partition, offset: offsetOf(index) };
+    return { index, result: batch.result.promise };
   }
 
   /** Closes the open batch of `q`, encodes it and queues it to be sent. */
@@ -427,6 +442,12 @@ export class Producer {
       const settled = this.sendBatch(q, batch, previous);
       q.lastSettled = Promise.all([previous, settled]).then(() => undefined);
     }
+    if (q.open?.lingered && this.canSend(q)) this.close(q);
+  }
+
+  /** Whether a batch closed now would be sent at once. */
+  private canSend(q: PartitionQueue): boolean {
+    return q.ready.length === 0 && q.inFlight < this.config.maxInFlight && q.retrying === 0;
   }
 
   private async sendBatch(q: PartitionQueue, batch: ClosedBatch, previous: Promise<void>): Promise<void> {

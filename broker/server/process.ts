@@ -19,7 +19,19 @@ export interface BrokerProcess {
  */
 export async function runBrokerProcess(options: BrokerOptions | readonly string[], settings: { exitOnStop?: boolean } = {}): Promise<BrokerProcess> {
   const parsed = Array.isArray(options) ? parseBrokerArgs(options as readonly string[]) : (options as BrokerOptions);
-  const broker = await Broker.start(parsed);
+  // A signal while the broker starts must not kill the process half-way (the default action):
+  // remember it, and stop gracefully once started.
+  let early: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals): void => void (early ??= signal);
+  process.on("SIGTERM", onEarlySignal);
+  process.on("SIGINT", onEarlySignal);
+  let broker: Broker;
+  try {
+    broker = await Broker.start(parsed);
+  } finally {
+    process.off("SIGTERM", onEarlySignal);
+    process.off("SIGINT", onEarlySignal);
+  }
   let stopping: Promise<void> | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -49,5 +61,6 @@ export async function runBrokerProcess(options: BrokerOptions | readonly string[
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  if (early) onSignal(early);
   return { broker, stopped, stop };
 }

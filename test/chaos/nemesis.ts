@@ -11,7 +11,8 @@
  * - split: cut the brokers into two random sides;
  * - oneWay: one broker can still hear the others but not reach them (or the reverse);
  * - degrade: every broker loses, duplicates and delays some of its Raft messages;
- * - transferLeader, rebalance, reassign, cancelReassign: an operator's moves (operator-moves.ts).
+ * - transferLeader, rebalance, reassign, cancelReassign: an operator's moves (operator-moves.ts);
+ * - rejoin: a consumer group member leaves and a new one joins (group-consumers.ts).
  * The broker hit is the leader of a random partition, the controller leader, or any broker.
  *
  * The schedule is the seed's; what the cluster does meanwhile depends on timing, so a seed replays
@@ -20,9 +21,10 @@
 import type { Admin } from "../../client/index.js";
 import { Rng } from "../../broker/sim/rng.js";
 import type { ChaosCluster } from "./chaos-cluster.js";
+import type { GroupConsumers } from "./group-consumers.js";
 import type { MoveDraws, OperatorMove, OperatorMoves } from "./operator-moves.js";
 
-export const FAULT_KINDS = ["kill", "killMany", "restart", "pause", "isolate", "split", "oneWay", "degrade", "transferLeader", "rebalance", "reassign", "cancelReassign"] as const;
+export const FAULT_KINDS = ["kill", "killMany", "restart", "pause", "isolate", "split", "oneWay", "degrade", "transferLeader", "rebalance", "reassign", "cancelReassign", "rejoin"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Timing of the faults, in ms. An election takes 1-2 s with the broker defaults (100 ms ticks, 10-20 ticks). */
@@ -40,6 +42,7 @@ const HOLD_MS: Record<FaultKind, [number, number]> = {
   rebalance: [500, 2000],
   reassign: [1000, 4000],
   cancelReassign: [500, 2000],
+  rejoin: [500, 2000],
 };
 const CALM_MS: [number, number] = [500, 1500];
 const HEAL_ATTEMPTS = 5;
@@ -58,6 +61,7 @@ export class Nemesis {
     private readonly cluster: ChaosCluster,
     private readonly admin: Admin,
     private readonly operator: OperatorMoves,
+    private readonly group: GroupConsumers,
     private readonly topic: string,
     private readonly say: (line: string) => void,
   ) {
@@ -79,6 +83,9 @@ export class Nemesis {
       if (kind === "transferLeader" || kind === "rebalance" || kind === "reassign" || kind === "cancelReassign") {
         done = await this.operator.act(kind, draws);
         await sleep(hold);
+      } else if (kind === "rejoin") {
+        await this.group.rejoin(draws.partition, this.say);
+        await sleep(hold);
       } else {
         await this.inject(kind, target, draws, hold);
       }
@@ -91,7 +98,7 @@ export class Nemesis {
     this.stopped = true;
   }
 
-  private async inject(kind: Exclude<FaultKind, OperatorMove>, target: number, draws: MoveDraws, hold: number): Promise<void> {
+  private async inject(kind: Exclude<FaultKind, OperatorMove | "rejoin">, target: number, draws: MoveDraws, hold: number): Promise<void> {
     const c = this.cluster;
     const others = c.ids.filter((id) => id !== target);
     switch (kind) {

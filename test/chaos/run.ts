@@ -3,12 +3,13 @@
  *
  * 1. a nats-server and N broker processes with fault control (chaos-cluster.ts); wait until every
  *    broker is registered and unfenced; create the topic (replication factor 3);
- * 2. producers and readers start (workload.ts) and run throughout;
+ * 2. producers, readers (workload.ts) and a consumer group (group-consumers.ts) start and run throughout;
  * 3. the nemesis (nemesis.ts) injects faults until the minutes are up;
  * 4. heal: every broker running, unpaused, no network faults; the cluster must become whole again
  *    and producers must get acknowledgements again (liveness);
- * 5. stop the load, read every partition back in full with linearizable fetches, and let the
- *    History judge (history.ts).
+ * 5. stop the load, read every partition back in full with linearizable fetches through each of
+ *    its replicas as leader, let the consumer group get to the end, and let the History judge
+ *    (history.ts).
  *
  * Anything that stops the run from reaching a verdict (the cluster never heals, a step times out)
  * is reported as `error`, which fails the run like a violation does.
@@ -19,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Admin, Flotilla } from "../../client/index.js";
 import { ChaosCluster } from "./chaos-cluster.js";
+import { GroupConsumers } from "./group-consumers.js";
 import { History, type CheckResult, type FinalRead } from "./history.js";
 import { Nemesis, type FaultKind } from "./nemesis.js";
 import { OperatorMoves } from "./operator-moves.js";
@@ -64,6 +66,7 @@ const TOPIC = "chaos";
 const REPLICATION_FACTOR = 3;
 const READY_TIMEOUT_MS = 90_000;
 const PROGRESS_EVERY_MS = 10_000;
+const GROUP_MEMBERS = 2;
 
 /** The counts that fail a run when above zero. */
 export const VIOLATIONS = ["lost", "misplaced", "duplicated", "divergent", "skipped", "groupSkipped", "crashes"] as const;
@@ -140,6 +143,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let nemesis: Nemesis | undefined;
   let workload: Workload | undefined;
   let operator: OperatorMoves | undefined;
+  let group: GroupConsumers | undefined;
   o.say(`chaos: seed ${o.seed}, ${o.minutes} min, ${o.brokers} brokers, ${o.partitions} partitions; data and broker logs in ${dir}`);
   const cluster = await ChaosCluster.start({ brokers: o.brokers, dir, cluster: "chaos", logLevel: o.logLevel });
   const client = chaosClient({ natsUrl: cluster.nats.url, cluster: cluster.cluster }, "chaos-nemesis");
@@ -157,10 +161,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       history,
     );
     await workload.start();
+    group = new GroupConsumers(client, TOPIC, history);
+    await group.start(GROUP_MEMBERS);
     await until("the first acknowledgements", READY_TIMEOUT_MS, async () => (history.acked > 0 ? true : undefined));
 
     operator = new OperatorMoves(admin, TOPIC, REPLICATION_FACTOR, o.say);
-    nemesis = new Nemesis(o.seed, o.faults, cluster, admin, operator, TOPIC, o.say);
+    nemesis = new Nemesis(o.seed, o.faults, cluster, admin, operator, group, TOPIC, o.say);
     const w = workload;
     const n = nemesis;
     progress = setInterval(() => {
@@ -180,6 +186,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     o.say("chaos: reading every partition back, led by each of its replicas in turn");
     const finals = new Map<number, FinalRead>();
     for (let p = 0; p < o.partitions; p++) finals.set(p, await readLedByEach(admin, client, history, p, o.say));
+    o.say("chaos: waiting for the consumer group to get to the end");
+    await group.drain(finals, READY_TIMEOUT_MS);
     check = history.check(finals);
   } catch (e) {
     error = (e as Error).message;
@@ -187,6 +195,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     clearInterval(progress);
     nemesis?.stop();
     await workload?.stop().catch(() => undefined);
+    await group?.stop();
     await admin.disconnect().catch(() => undefined);
     await client.disconnect().catch(() => undefined);
     await cluster.stop();
