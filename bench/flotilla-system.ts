@@ -130,9 +130,6 @@ export class FlotillaSystem implements BenchSystem {
       maxInFlight: this.o.maxInFlight,
       // The driver bounds what it has outstanding; the producer must never be the one that waits.
       bufferBytes: 256 * 1024 * 1024,
-      // A benchmark pushed past what the cluster sustains must see the latency grow, not retry
-      // (the default 5 s suits failover, where an answer may never come).
-      timeoutMs: 120_000,
     });
     await producer.connect();
     return new FlotillaProducer(flotilla, producer, this.topic);

@@ -161,6 +161,22 @@ describe("broker - a 3-broker cluster over NATS", () => {
       [produceSubject, encodeRequest("produce", { topic: "orders", partition: 2, acks: "all", timeoutMs: 2000, batchId: randomBytes(16), batch }), "produce"],
       [fetchSubject, encodeRequest("fetch", { topic: "orders", partition: 2, offset: 0n, maxBytes: 4096, minBytes: 0, maxWaitMs: 0, consistency: "leader" }), "fetch"],
       [subjects.admin(CLUSTER), encodeRequest("describeTopic", { topic: "zzzz" }), "describeTopic"],
+      // Follower fetch (broker 1 hosts a replica of orders/2, leader or not), and an idempotent producer's batch.
+      [subjects.replicaFetch(CLUSTER, "orders", 2, 1), encodeRequest("fetch", { topic: "orders", partition: 2, offset: 0n, maxBytes: 4096, minBytes: 0, maxWaitMs: 0, consistency: "leader" }), "fetch"],
+      [
+        produceSubject,
+        encodeRequest("produce", {
+          topic: "orders",
+          partition: 2,
+          acks: "all",
+          timeoutMs: 2000,
+          batchId: randomBytes(16),
+          producerId: 9n,
+          sequence: 0,
+          batch: encodeRecordBatch([{ key: null, value: Buffer.from("fuzz") }], { producerId: 9n, producerEpoch: 0, baseSequence: 0 }),
+        }),
+        "produce",
+      ],
     ];
     const codes = new Map<string, number>();
     let n = 0;

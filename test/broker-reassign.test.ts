@@ -232,10 +232,19 @@ describe("broker - partition reassignment and leader moves", () => {
   });
 
   it("transfers one partition's leadership, and a rebalance brings leaders back to their preferred replicas", async () => {
-    const d = await admin.describeTopic(TOPIC);
-    const p = d.partitions[0];
-    const to = p.replicas.find((id) => id !== p.leader)!;
-    await admin.transferLeader({ topic: TOPIC, partition: 0, to });
+    // Describe is served by any broker from its own image, which may be a moment behind the
+    // previous test's moves: a target that is no longer a replica is refused, and chosen again.
+    const to = await eventually("a transfer to a follower the controller agrees is a replica", async () => {
+      const p = (await admin.describeTopic(TOPIC)).partitions[0];
+      const target = p.replicas.find((id) => id !== p.leader)!;
+      try {
+        await admin.transferLeader({ topic: TOPIC, partition: 0, to: target });
+        return target;
+      } catch (e) {
+        if (e instanceof FlotillaError && /not a replica/.test(e.message)) return undefined;
+        throw e;
+      }
+    });
     // Brokers learn of a new leader within a heartbeat: every one of them says so soon.
     await eventually(`broker ${to} leading partition 0, preferred`, async () => {
       const after = (await admin.describeTopic(TOPIC)).partitions[0];

@@ -122,6 +122,10 @@ test("controller - reassign generate, execute, progress and verify: 12 partition
   }
   assert.deepEqual(verifyReassignment(log.image, plan).complete, true);
   assert.deepEqual(log.image.hostedPartitions(1), []);
+  const moved = plan.partitions[0];
+  log.ok(planPreferredLeader(log.image, "orders", moved.partition, moved.replicas[1]));
+  assert.notDeepEqual(log.image.topic("orders")?.partitions[moved.partition].replicas, moved.replicas, "a leader transfer reorders the replicas");
+  assert.equal(verifyReassignment(log.image, plan).complete, true, "and the plan is still complete");
 });
 
 test("controller - a reassignment can be cancelled; a stale report about it is ignored", () => {

@@ -21,7 +21,7 @@ import {
   type StartReassignmentRecord,
   type UnregisterBrokerRecord,
 } from "./metadata-records.js";
-import { sameList } from "./lists.js";
+import { sameList, sameMembers } from "./lists.js";
 import { brokerLoads, placeReplicas } from "./placement.js";
 import { generateReassignment, type PlannedPartition, type ReassignmentPlan } from "./reassignment-plan.js";
 import { normalizeTopicConfigs, topicConfigProblems } from "./topic-configs.js";
@@ -195,7 +195,9 @@ export function verifyReassignment(image: MetadataImage, plan: ReassignmentPlan)
     const { state } = requirePartition(image, entry.topic, entry.partition);
     const at = { topic: entry.topic, partition: entry.partition };
     if (state.reassignment && sameList(state.reassignment.target, entry.replicas)) return { ...at, status: "inProgress", reassignment: state.reassignment };
-    if (!state.reassignment && sameList(state.replicas, entry.replicas)) return { ...at, status: "complete" };
+    // The same brokers in another order is done: a later leader transfer or rebalance changes the
+    // preferred leader (the first replica), which moves no data.
+    if (!state.reassignment && sameMembers(state.replicas, entry.replicas)) return { ...at, status: "complete" };
     return { ...at, status: "notStarted", replicas: state.reassignment?.target ?? state.replicas };
   });
   return { complete: partitions.every((p) => p.status === "complete"), partitions };

@@ -5,10 +5,12 @@
  * composition root: it owns the replica's state (role, applied index, high watermark, membership)
  * and wires its parts together:
  * - RaftDriver (raft-driver.ts): the RawNode, the Ready loop and the order of persistence;
- * - PartitionTail and DedupIndex: offsets of the entries in memory, and batch ids already in the log;
+ * - PartitionTail and DedupIndex: offsets of the entries in memory, and batch ids already in the log
+ *   with each idempotent producer's last batch (checkSequence, producer-sequence.ts);
  * - validateProduceRequest and AckWaiters: the produce checks, and produces waiting for their acks;
  * - validateFetchRequest, HighWatermarkWaiters and ReadIndexWaiters: fetch checks, long polls, reads;
  * - LeaderChangeEvents, and leadership-transfer.ts (graceful hand-off, lost followers);
+ * - FollowerLag: on the leader, each follower's lag and the in-sync replicas (status(), metrics);
  * - replica-recovery.ts (incarnation, RECOVERING after a lost disk) and replica-checkpoint.ts.
  *
  * What survives a restart, and where:
@@ -22,7 +24,7 @@
  * re-applying after a restart). Its membership at open is ours: the applied checkpoint's.
  *
  * Not built yet: snapshots of a partition (the replica never creates one and refuses a Ready that
- * carries one, so retention must not delete a prefix Raft may still send), metrics.
+ * carries one, so retention must not delete a prefix Raft may still send).
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
