@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FlotillaError } from "../protocol/errors.js";
 import { decodeRecords, readBatchHeader } from "../protocol/record-batch.js";
-import type { ProduceRequest } from "../protocol/requests.js";
+import { maxProducedBatchBytes, type ProduceRequest } from "../protocol/requests.js";
 import { partitionForKey } from "./murmur2.js";
 import { resolveProducerConfig } from "./producer.js";
 import { FakeCluster, fakeFlotilla } from "./test-support.js";
@@ -250,6 +250,20 @@ test("producer - acks none publishes and answers offset -1", async () => {
   await producer.connect();
   assert.deepEqual(await producer.send({ topic: "t", messages: [{ value: "x" }] }), [{ topic: "t", partition: 0, offset: -1n }]);
   assert.equal(c.published.length, 1);
+  await producer.disconnect();
+});
+
+test("producer - full batches fit what a broker on NATS accepts: none is refused as too large and split", async () => {
+  const c = new FakeCluster({ t: 1 });
+  c.maxBatchBytes = maxProducedBatchBytes(c.maxPayload);
+  const producer = fakeFlotilla(c).producer({ lingerMs: 10_000, batchBytes: 4 << 20 });
+  await producer.connect();
+  const sending = producer.send({ topic: "t", messages: Array.from({ length: 3000 }, (_, i) => ({ value: Buffer.alloc(1024, i) })) });
+  await producer.flush();
+  assert.equal((await sending).length, 3000);
+  const produced = c.seen.filter((s) => s.req.type === "produce").length;
+  assert.equal(produced, c.logs.get("t/0")!.length, "every produce request was accepted at once");
+  assert.ok(produced <= 4, `${produced} batches for 3 MiB`);
   await producer.disconnect();
 });
 

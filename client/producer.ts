@@ -36,7 +36,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { FlotillaError } from "../protocol/errors.js";
 import { encodeRecordBatch, RECORD_BATCH_HEADER_SIZE, type RecordInput } from "../protocol/record-batch.js";
-import { MESSAGE_OVERHEAD_BYTES, type Acks } from "../protocol/requests.js";
+import { maxProducedBatchBytes, type Acks } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
 import { ByteBudget } from "./buffer-pool.js";
 import { recordSizeBound, toBytes, toRecordHeaders } from "./bytes.js";
@@ -241,10 +241,10 @@ export class Producer {
     return this.budget.inUse;
   }
 
-  /** The largest batch this producer builds: its batchBytes, within the server's max payload. */
+  /** The largest batch this producer builds: its batchBytes, within what a broker accepts on this server. */
   get maxBatchBytes(): number {
     const rpc = this.connected("send");
-    return Math.min(this.config.batchBytes, rpc.requester.maxPayload - MESSAGE_OVERHEAD_BYTES.produceRequest);
+    return Math.min(this.config.batchBytes, maxProducedBatchBytes(rpc.requester.maxPayload));
   }
 
   /** Resolves with one `{ topic, partition, offset }` per message, in order. */

@@ -504,6 +504,20 @@ export const MESSAGE_OVERHEAD_BYTES = {
   fetchResponse: 32,
 } as const;
 
+/** Room a broker keeps beside a produced batch so that it replicates in one Raft message (framing, headers). */
+export const REPLICATION_HEADROOM_BYTES = 64 * 1024;
+/** The room a NATS message keeps for the transport's own header. */
+export const NATS_HEADER_ALLOWANCE_BYTES = 128;
+
+/**
+ * The largest record batch a broker on NATS accepts when the server's max payload is `maxPayload`:
+ * it must forward the batch to its followers in one message with Raft framing beside it. A
+ * producer that builds larger batches has every full one refused and split in two.
+ */
+export function maxProducedBatchBytes(maxPayload: number): number {
+  return maxPayload - NATS_HEADER_ALLOWANCE_BYTES - REPLICATION_HEADROOM_BYTES;
+}
+
 const B = REQUEST_BOUNDS;
 const partition = uint(0, INT32_MAX);
 const nodeId = uint(1, INT32_MAX);

@@ -40,7 +40,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
-import { requestLimits } from "../../protocol/requests.js";
+import { REPLICATION_HEADROOM_BYTES, requestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
 import { MetadataImage } from "../controller/index.js";
 import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
@@ -175,7 +175,7 @@ export class Broker {
     const bus = network.bus;
     const router = new RaftRouter(transport);
     const maxPayload = bus.maxPayload;
-    const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, transport.maxBatchBytes - 64 * 1024) });
+    const limits = requestLimits({ maxMessageBytes: maxPayload, maxBatchBytes: Math.min(maxPayload, transport.maxBatchBytes - REPLICATION_HEADROOM_BYTES) });
     this.ticker.start(o.tickMs);
 
     const stopping = (): boolean => this.stopping;

@@ -14,6 +14,7 @@
 import type { Logger } from "pino";
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError, type Subscription } from "nats";
 import type { Message } from "../../protocol/raft.js";
+import { NATS_HEADER_ALLOWANCE_BYTES } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
 import { BatchReceiver } from "./batch-receiver.js";
 import { CoalescingSender } from "./coalescing-sender.js";
@@ -24,9 +25,9 @@ import { checkBrokerId, emptyStats, type BrokerId, type RaftMessagesHandler, typ
 export const FROM_HEADER = "Flotilla-From";
 /**
  * Bytes of the payload limit kept for the header block ("NATS/1.0\r\nFlotilla-From: <id>\r\n\r\n"
- * is under 50 bytes); NATS counts headers against max_payload.
+ * is under 50 bytes); NATS counts headers against max_payload. Producers size batches by it too.
  */
-const HEADER_ALLOWANCE = 128;
+const HEADER_ALLOWANCE = NATS_HEADER_ALLOWANCE_BYTES;
 const BROKER_ID = /^[1-9][0-9]{0,15}$/;
 
 export interface NatsTransportOptions {
