@@ -326,6 +326,11 @@ export class PartitionReplica {
    * The group's membership as applied here, with the leader's replication progress (empty on a
    * follower): what the reassignment mover decides its next step from.
    */
+  /** The membership as of the last applied entry: cheap, unlike `membership()`, for polling many groups. */
+  get appliedConfState(): ConfState {
+    return this.confState;
+  }
+
   membership(): { confState: ConfState; commit: number; match: ReadonlyMap<number, number> } {
     const s = this.node.status();
     const match = new Map<number, number>();

@@ -11,7 +11,8 @@
  * not applied yet is refused by Raft and simply asked again on a later step.
  */
 import type { Logger } from "pino";
-import { REASSIGNMENT_PHASES, nextReassignmentStep, type MoveAction, type PartitionState, type ReassignmentPhase } from "../controller/index.js";
+import type { ConfState } from "../../protocol/raft.js";
+import { REASSIGNMENT_PHASES, nextReassignmentStep, sameMembers, type MoveAction, type PartitionState, type ReassignmentPhase } from "../controller/index.js";
 import type { LearnerThrottle } from "../partition/index.js";
 import type { ControllerClient } from "./controller-client.js";
 import { replyChecks } from "./controller-messages.js";
@@ -49,6 +50,12 @@ export class ReassignmentMover {
       const topic = image.topic(l.topic);
       const state = topic?.topicId === l.topicId ? topic.partitions[l.partition] : undefined;
       if (!state) continue;
+      // Nearly every partition is at rest: its configuration alone says so, without the group's
+      // full status (a thousand of those four times a second were most of an idle broker's CPU).
+      if (!state.reassignment && atRest(l.replica.appliedConfState, state.replicas)) {
+        this.act(l, { type: "idle" });
+        continue;
+      }
       const m = l.replica.membership();
       const decision = nextReassignmentStep(
         { self: brokerId, voters: m.confState.voters, votersOutgoing: m.confState.votersOutgoing, learners: m.confState.learners, commit: m.commit, match: (id) => m.match.get(id) ?? 0 },
@@ -96,4 +103,9 @@ function behind(state: PartitionState, reached: ReassignmentPhase | "done"): boo
   const recorded = state.reassignment;
   if (!recorded) return false;
   return reached === "done" || REASSIGNMENT_PHASES.indexOf(reached) > REASSIGNMENT_PHASES.indexOf(recorded.phase);
+}
+
+/** No reassignment to carry on: the voters are the replicas, and nothing is joining or leaving. */
+function atRest(c: ConfState, replicas: readonly number[]): boolean {
+  return c.votersOutgoing.length === 0 && c.learners.length === 0 && sameMembers(c.voters, replicas);
 }
