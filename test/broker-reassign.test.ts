@@ -15,6 +15,7 @@ import { Flotilla, type Admin, type ReassignmentPlan } from "../client/index.js"
 import { FlotillaError, isRetriable } from "../protocol/errors.js";
 import { decodeRecords, encodeRecordBatch, iterateBatches } from "../protocol/record-batch.js";
 import { subjects } from "../protocol/subjects.js";
+import { CONSUMER_OFFSETS_TOPIC } from "../protocol/groups.js";
 import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, sleep, type TestNats } from "./broker-fixtures.js";
 
 const TOPIC = "moves";
@@ -151,6 +152,13 @@ describe("broker - partition reassignment and leader moves", () => {
     assert.equal(plan.partitions.length, PARTITIONS);
     assert.ok(plan.partitions.every((p) => !p.replicas.includes(1) && p.replicas.length === 3), "the plan leaves broker 1");
 
+    // A consumer group reads all along: the move must not make it skip anything.
+    const consumed = new Set<string>();
+    const consumer = flotilla.consumer({ groupId: "moves-readers" });
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ partition, message }) => void consumed.add(`${partition}/${message.value?.toString()}`) });
+
     const load = startLoad(client, 2);
     await eventually("load before the move", () => (load.acked.length >= 50 ? true : undefined), 30_000, 50);
     // Broker 1, which every partition leaves, is down when the moves start and comes back
@@ -185,11 +193,19 @@ describe("broker - partition reassignment and leader moves", () => {
     let records = 0;
     for (let p = 0; p < PARTITIONS; p++) records += await checkPartition(client, p, load.acked);
     console.log(`# reassign: ${load.acked.length} acknowledged, ${records} in the log; broker 1 and controller leader ${controller} restarted mid-way`);
+    const unread = (): Acked[] => load.acked.filter((a) => !consumed.has(`${a.partition}/${a.value}`));
+    await eventually("the group consumed every acknowledged record", () => (unread().length === 0 ? true : undefined), 60_000, 250).catch(() => {
+      assert.deepEqual(unread().slice(0, 5), [], `${unread().length} acknowledged records the group never read`);
+    });
+    await consumer.disconnect();
 
-    // Broker 1 hosts nothing now: its replicas are stopped and their directories deleted.
+    // Broker 1 hosts none of the topic now: its replicas are stopped and their directories deleted.
+    // (The group's offsets partitions, which the plan did not move, stay where they are.)
+    const offsets = (await admin.describeTopic(CONSUMER_OFFSETS_TOPIC)).partitions;
+    const offsetsOn = (broker: number): number => offsets.filter((p) => p.replicas.includes(broker)).length;
     const partitionsDir = join(env.dir, "broker-1", "partitions");
-    await eventually("broker 1's replica directories deleted", async () => ((await readdir(partitionsDir)).length === 0 ? true : undefined), 60_000, 500);
-    assert.equal((await readdir(join(env.dir, "broker-4", "partitions"))).length, PARTITIONS - status.partitions.filter((p) => !p.replicas.includes(4)).length);
+    await eventually("broker 1's replica directories deleted", async () => ((await readdir(partitionsDir)).length === offsetsOn(1) ? true : undefined), 60_000, 500);
+    assert.equal((await readdir(join(env.dir, "broker-4", "partitions"))).length, PARTITIONS - status.partitions.filter((p) => !p.replicas.includes(4)).length + offsetsOn(4));
   });
 
   it("decommissions a broker: every replica moves off it, then it stays fenced while it runs", async () => {
