@@ -9,6 +9,7 @@
  */
 import { FlotillaError, type WireError } from "../../protocol/errors.js";
 import { REASSIGNMENT_PHASES, type ReassignmentPhase } from "../controller/index.js";
+import { parseJsonMessage } from "./json-message.js";
 
 export const CONTROLLER_WIRE_VERSION = 1;
 /** A message larger than this is refused before parsing. */
@@ -45,7 +46,6 @@ export type RuntimePartition = [topic: string, partition: number, leader: number
 export type RuntimeReply = { controllerLeader: number; alive: number[]; partitions: RuntimePartition[] } | { error: WireError };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Byte fields (forwarded client messages) travel as base64 strings. */
 export function encodeControllerMessage(message: object): Uint8Array {
@@ -62,18 +62,7 @@ function bad(what: string): never {
 }
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> {
-  if (!(bytes instanceof Uint8Array)) bad("not bytes");
-  if (bytes.length > MAX_MESSAGE_BYTES) bad(`${bytes.length} bytes, at most ${MAX_MESSAGE_BYTES}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(decoder.decode(bytes));
-  } catch {
-    bad("not UTF-8 JSON");
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) bad("not a JSON object");
-  const o = v as Record<string, unknown>;
-  if (o.v !== CONTROLLER_WIRE_VERSION) throw new FlotillaError("UNSUPPORTED_VERSION", `controller message: version ${String(o.v)}, this broker speaks ${CONTROLLER_WIRE_VERSION}`);
-  return o;
+  return parseJsonMessage(bytes, { what: "controller message", maxBytes: MAX_MESSAGE_BYTES, version: CONTROLLER_WIRE_VERSION });
 }
 
 const isInt = (v: unknown, min: number, max = 2 ** 31 - 1): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;

@@ -8,6 +8,7 @@
  */
 import { FlotillaError, type WireError } from "../../protocol/errors.js";
 import type { FaultStats } from "../transport/index.js";
+import { parseJsonMessage } from "./json-message.js";
 
 export const FAULT_WIRE_VERSION = 1;
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -29,7 +30,6 @@ export type FaultCommand =
 export type FaultReply = { stats: FaultStats } | { error: WireError };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export function encodeFaultMessage(message: FaultCommand | FaultReply): Uint8Array {
   return encoder.encode(JSON.stringify({ v: FAULT_WIRE_VERSION, ...message }));
@@ -40,17 +40,7 @@ function bad(what: string): never {
 }
 
 function parseObject(bytes: Uint8Array): Record<string, unknown> {
-  if (bytes.length > MAX_MESSAGE_BYTES) bad(`${bytes.length} bytes, at most ${MAX_MESSAGE_BYTES}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(decoder.decode(bytes));
-  } catch {
-    bad("not UTF-8 JSON");
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) bad("not a JSON object");
-  const o = v as Record<string, unknown>;
-  if (o.v !== FAULT_WIRE_VERSION) throw new FlotillaError("UNSUPPORTED_VERSION", `fault-control message: version ${String(o.v)}, this broker speaks ${FAULT_WIRE_VERSION}`);
-  return o;
+  return parseJsonMessage(bytes, { what: "fault-control message", maxBytes: MAX_MESSAGE_BYTES, version: FAULT_WIRE_VERSION });
 }
 
 function brokerIds(v: unknown, what: string): number[] {
