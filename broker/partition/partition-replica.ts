@@ -264,7 +264,9 @@ export class PartitionReplica {
       this.ticksSinceLagSample = 0;
       this.followerLag.sample(Date.now(), this.node.status());
     }
-    this.driver.scheduleDrain();
+    // Most ticks of most groups change nothing (a follower counting towards its election
+    // timeout): no drain for those.
+    if (this.node.hasReady()) this.driver.scheduleDrain();
   }
 
   /** Campaigns now (tests, and leadership placement by the controller later). */
@@ -329,6 +331,12 @@ export class PartitionReplica {
   /** The membership as of the last applied entry: cheap, unlike `membership()`, for polling many groups. */
   get appliedConfState(): ConfState {
     return this.confState;
+  }
+
+  /** Leader only (undefined otherwise): what heartbeats report of a led partition, without `status()`'s cost. */
+  leaderFigures(now: number): { term: number; highWatermark: number; logStartOffset: bigint; isr: number[] } | undefined {
+    if (this.role !== "leader") return undefined;
+    return { term: this.term, highWatermark: this.hw, logStartOffset: this.log.logStartOffset, isr: this.followerLag.inSync(now) };
   }
 
   membership(): { confState: ConfState; commit: number; match: ReadonlyMap<number, number> } {
