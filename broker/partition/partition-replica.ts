@@ -94,6 +94,8 @@ export class PartitionReplica {
   /** Leader only: follower lag and the in-sync replicas, sampled every `electionTick` ticks. */
   private readonly followerLag: FollowerLag;
   private ticksSinceLagSample = 0;
+  /** Ticks since this replica last became leader (counted up to the election timeout). */
+  private ticksAsLeader = 0;
 
   private failure: Error | undefined;
   private closed = false;
@@ -260,7 +262,12 @@ export class PartitionReplica {
     // A recovering replica must not campaign; as a follower a tick does nothing else.
     if (this.recovering && this.role !== "leader") return;
     this.node.tick();
-    if (this.role === "leader" && ++this.ticksSinceLagSample >= (this.o.electionTick ?? 10)) {
+    const electionTick = this.o.electionTick ?? 10;
+    // Every tick in a leader's first election timeout: its followers get into the ISR as soon as
+    // they have answered (FollowerLag counts nobody in sync unheard), then once per election timeout.
+    const sampleEvery = this.ticksAsLeader < electionTick ? 1 : electionTick;
+    if (this.role === "leader" && ++this.ticksSinceLagSample >= sampleEvery) {
+      this.ticksAsLeader = Math.min(electionTick, this.ticksAsLeader + this.ticksSinceLagSample);
       this.ticksSinceLagSample = 0;
       this.followerLag.sample(Date.now(), this.node.status());
     }
@@ -376,6 +383,8 @@ export class PartitionReplica {
       const status = this.node.status();
       this.leaderTerm = status.hardState.term;
       this.followerLag.reset(Date.now(), status);
+      this.ticksAsLeader = 0;
+      this.ticksSinceLagSample = 0;
       this.term = this.leaderTerm;
       this.logger.info({ term: this.leaderTerm, nextOffset: this.nextOffset }, "became leader");
     } else if (wasLeader && role !== "leader") {
