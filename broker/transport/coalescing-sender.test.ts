@@ -116,21 +116,33 @@ describe("coalescing sender - multicast", () => {
     assert.deepEqual([commits(2), commits(3), commits(4)], [[1, 4], [2], [3]]);
   });
 
-  it("keeps each broker's order when its messages are spread over its own and multicast batches", async () => {
+  it("keeps a group's order to each broker when its messages are spread over its own and multicast batches", async () => {
     const { s, published, commits } = sender();
     const first = entriesOf(11, 1000);
     const second = entriesOf(12, 1000);
-    s.enqueue(2, heartbeat(2, 0));
+    const beat = (to: BrokerId, n: number): Message => ({ ...heartbeat(to, n), group: "p-0" });
+    s.enqueue(2, beat(2, 0));
     s.enqueue(2, appendOf(2, 1, first));
     s.enqueue(3, appendOf(3, 1, first));
-    s.enqueue(2, heartbeat(2, 2));
+    s.enqueue(2, beat(2, 2));
     s.enqueue(2, appendOf(2, 3, second));
-    s.enqueue(3, heartbeat(3, 2));
+    s.enqueue(3, beat(3, 2));
     s.enqueue(3, appendOf(3, 3, second));
     await microtask();
     assert.deepEqual(commits(2), [0, 1, 2, 3]);
     assert.deepEqual(commits(3), [1, 2, 3]);
     assert.ok(published.filter((p) => p.to.length === 2).length >= 2);
+  });
+
+  it("does not cut batches for the order of different groups: many groups' appends and heartbeats take two publishes", async () => {
+    const { s, published } = sender();
+    for (let g = 0; g < 100; g++) {
+      const entries = entriesOf(11, 100);
+      for (const to of [2, 3]) s.enqueue(to, { ...appendOf(to, g, entries), group: `p-${g}` });
+      s.enqueue(2, heartbeat(2, g));
+    }
+    await microtask();
+    assert.deepEqual(published.map((p) => p.to), [[2, 3], [2]]);
   });
 
   it("sends entries only one broker gets, or more brokers than the limit get, in per-broker batches", async () => {

@@ -14,9 +14,10 @@
  * writes repeated entry data as back-references) and NATS does the fan-out. Each receiver takes the
  * messages addressed to it. The leader thus writes a proposal once instead of once per follower.
  *
- * Order per destination is the order of `enqueue`: a destination's messages may be spread over its
- * own batch and multicast batches, so whenever its next message goes to another batch than its
- * previous one, that previous batch is published first. No batch outgrows the wire's payload limit.
+ * Order per destination and group is the order of `enqueue` (Raft needs no order across groups): a
+ * destination's messages of one group may be spread over its own batch and multicast batches, so
+ * whenever the next goes to another batch than the previous one, that previous batch is published
+ * first. No batch outgrows the wire's payload limit.
  */
 import type { Logger } from "pino";
 import { RAFT_LIMITS, encodeRaftBatch } from "../../protocol/raft-codec.js";
@@ -131,7 +132,8 @@ export class CoalescingSender {
   /** Cuts the queue into batches, publishing a batch early when a destination's order asks for it (see the top). */
   private sendInOrder(queue: Queued[]): void {
     const open = new Map<string, OpenBatch>();
-    const lastBatchOf = new Map<BrokerId, OpenBatch>();
+    /** The batch of the last message to each destination and group ("<to> <group>"). */
+    const lastBatchOf = new Map<string, OpenBatch>();
     const publish = (b: OpenBatch): void => {
       b.sent = true;
       open.delete(b.to.join("."));
@@ -141,7 +143,8 @@ export class CoalescingSender {
       const to = q.multicast ?? [q.to];
       const key = to.join(".");
       let batch = open.get(key);
-      const previous = lastBatchOf.get(q.to);
+      const order = `${q.to} ${q.message.group}`;
+      const previous = lastBatchOf.get(order);
       if (previous && previous !== batch && !previous.sent) publish(previous);
       const bytes = q.size - (batch ? sharedEntrySavings(q.message, batch.data) : 0);
       if (batch && (batch.bytes + bytes + BATCH_ENVELOPE_MAX > this.maxBatchBytes || batch.messages.length >= RAFT_LIMITS.messagesPerBatch)) {
@@ -155,9 +158,9 @@ export class CoalescingSender {
       batch.messages.push(q.message);
       batch.bytes += batch.messages.length === 1 ? q.size : bytes;
       for (const e of q.message.entries) batch.data.add(e.data);
-      lastBatchOf.set(q.to, batch);
+      lastBatchOf.set(order, batch);
     }
-    // What is left open has pairwise distinct destinations: any order keeps each one's order.
+    // No destination has messages of one group in two batches still open: any order keeps theirs.
     for (const b of [...open.values()]) publish(b);
   }
 
