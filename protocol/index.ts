@@ -88,6 +88,7 @@ export {
   encodeResponse,
   decodeResponse,
   encodeErrorResponse,
+  fetchResponseAround,
   type Acks,
   type ReadConsistency,
   type ProduceRequest,
