@@ -39,6 +39,7 @@ export {
   validateProducedBatch,
   encodeRecordBatch,
   decodeRecords,
+  forEachRecord,
   type BatchHeader,
   type RecordHeader,
   type RecordInput,
