@@ -13,7 +13,7 @@ import { partitionBounds } from "./fetch.js";
 import { coordinatorCall, groupCall } from "./group-requests.js";
 import { retry } from "./retry.js";
 import { Rpc } from "./rpc.js";
-import { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type PlannedReplicas, type ReassignmentPlan } from "./reassignment-plan.js";
+import { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type PlannedReplicas, type ReassignmentPlan } from "../protocol/reassignment-plan.js";
 import type { ClusterDescription, CreateTopicOptions, PartitionDescription, ReassignmentStatus, ResetOffsetsOptions, TopicDescription } from "./types.js";
 
 function partitionOut(p: PartitionMetadata): PartitionDescription {

@@ -4,7 +4,7 @@
  */
 export { Flotilla, DEFAULT_SERVERS, DEFAULT_CLUSTER, type FlotillaConfig } from "./flotilla.js";
 export { Admin } from "./admin.js";
-export { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type ReassignmentPlan, type PlannedReplicas } from "./reassignment-plan.js";
+export { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type ReassignmentPlan, type PlannedReplicas } from "../protocol/reassignment-plan.js";
 export { Producer, PRODUCER_DEFAULTS, type ResolvedProducerConfig } from "./producer.js";
 export { Consumer, CONSUMER_DEFAULTS } from "./consumer.js";
 export { FETCH_DEFAULTS } from "./fetch.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as index from "./index.js";
 
 test("protocol index - re-exports every runtime export of the public modules", async () => {
-  const modules = ["./decode-error.js", "./raft.js", "./conf-change.js", "./raft-codec.js", "./record-batch.js", "./errors.js", "./subjects.js"];
+  const modules = ["./decode-error.js", "./raft.js", "./conf-change.js", "./raft-codec.js", "./record-batch.js", "./errors.js", "./subjects.js", "./reassignment-plan.js"];
   for (const path of modules) {
     const mod = (await import(path)) as Record<string, unknown>;
     for (const [name, value] of Object.entries(mod)) {

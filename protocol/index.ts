@@ -160,3 +160,5 @@ export {
   CONSUMER_OFFSETS_REPLICATION,
   groupPartition,
 } from "./groups.js";
+
+export { REASSIGNMENT_PLAN_VERSION, parseReassignmentPlan, type PlannedReplicas, type ReassignmentPlan } from "./reassignment-plan.js";

@@ -23,7 +23,8 @@ import {
 } from "./metadata-records.js";
 import { sameList, sameMembers } from "./lists.js";
 import { brokerLoads, placeReplicas } from "./placement.js";
-import { generateReassignment, type PlannedPartition, type ReassignmentPlan } from "./reassignment-plan.js";
+import { generateReassignment } from "./reassignment-plan.js";
+import type { PlannedReplicas, ReassignmentPlan } from "../../protocol/reassignment-plan.js";
 import { normalizeTopicConfigs, topicConfigProblems } from "./topic-configs.js";
 
 /**
@@ -148,7 +149,7 @@ export function planGenerateReassignment(image: MetadataImage, topics: readonly 
     if (b.fenced) throw new FlotillaError("INVALID_REQUEST", `broker ${id} is fenced`);
     return b;
   });
-  const current: PlannedPartition[] = [];
+  const current: PlannedReplicas[] = [];
   for (const name of [...new Set(topics)]) {
     requireTopicName(name);
     const t = image.topic(name);

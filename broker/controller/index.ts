@@ -60,7 +60,8 @@ export { KNOWN_TOPIC_CONFIGS, CLEANUP_POLICIES, parseTopicConfig, type CleanupPo
 
 export { placeReplicas, brokerLoads, type PlacementBroker, type PlacementRequest, type BrokerLoad } from "./placement.js";
 
-export { REASSIGNMENT_PLAN_VERSION, generateReassignment, type ReassignmentPlan, type PlannedPartition } from "./reassignment-plan.js";
+export { generateReassignment } from "./reassignment-plan.js";
+export { REASSIGNMENT_PLAN_VERSION, type ReassignmentPlan, type PlannedReplicas } from "../../protocol/reassignment-plan.js";
 
 export {
   requireAccepted,

@@ -3,21 +3,22 @@ import assert from "node:assert/strict";
 import { FlotillaError } from "../../protocol/errors.js";
 import { prng, randInt } from "../../protocol/test-util.js";
 import { placeReplicas, type PlacementBroker } from "./placement.js";
-import { generateReassignment, type PlannedPartition } from "./reassignment-plan.js";
+import { generateReassignment } from "./reassignment-plan.js";
+import type { PlannedReplicas } from "../../protocol/reassignment-plan.js";
 
 const brokers = (...ids: number[]): PlacementBroker[] => ids.map((id) => ({ id }));
 
-function topic(name: string, placement: number[][]): PlannedPartition[] {
+function topic(name: string, placement: number[][]): PlannedReplicas[] {
   return placement.map((replicas, partition) => ({ topic: name, partition, replicas }));
 }
 
 /** Replicas that must be copied to a broker that did not have them. */
-function moves(before: readonly PlannedPartition[], after: readonly PlannedPartition[]): number {
+function moves(before: readonly PlannedReplicas[], after: readonly PlannedReplicas[]): number {
   return after.reduce((sum, p, i) => sum + p.replicas.filter((id) => !before[i].replicas.includes(id)).length, 0);
 }
 
 /** The fewest moves any even spread over `ids` allows (see reassignment-plan.ts). */
-function fewestMoves(current: readonly PlannedPartition[], ids: readonly number[]): number {
+function fewestMoves(current: readonly PlannedReplicas[], ids: readonly number[]): number {
   const total = current.reduce((s, p) => s + p.replicas.length, 0);
   const holding = ids.map((id) => current.filter((p) => p.replicas.includes(id)).length).sort((a, b) => b - a);
   const base = Math.floor(total / ids.length);
@@ -25,7 +26,7 @@ function fewestMoves(current: readonly PlannedPartition[], ids: readonly number[
   return total - kept;
 }
 
-function perBroker(plan: readonly PlannedPartition[], ids: readonly number[]) {
+function perBroker(plan: readonly PlannedReplicas[], ids: readonly number[]) {
   return {
     replicas: ids.map((id) => plan.filter((p) => p.replicas.includes(id)).length),
     leaders: ids.map((id) => plan.filter((p) => p.replicas[0] === id).length),

@@ -1,6 +1,7 @@
 import { FlotillaError } from "../../protocol/errors.js";
 import { minBy } from "./lists.js";
 import { rackAware, type PlacementBroker } from "./placement.js";
+import { REASSIGNMENT_PLAN_VERSION, type PlannedReplicas, type ReassignmentPlan } from "../../protocol/reassignment-plan.js";
 
 /**
  * `flotilla reassign generate --topics T1,T2 --brokers 2,3,4`: new replica sets for the given
@@ -30,22 +31,8 @@ import { rackAware, type PlacementBroker } from "./placement.js";
  * "replicas"}]}`, so it reads the same to anyone who has moved Kafka partitions.
  */
 
-export const REASSIGNMENT_PLAN_VERSION = 1;
-
-export interface PlannedPartition {
-  readonly topic: string;
-  readonly partition: number;
-  /** Preferred leader first. */
-  readonly replicas: readonly number[];
-}
-
-export interface ReassignmentPlan {
-  readonly version: typeof REASSIGNMENT_PLAN_VERSION;
-  readonly partitions: readonly PlannedPartition[];
-}
-
 /** New replica sets for `current` on `brokers`. Partitions whose set does not change are in the plan too. */
-export function generateReassignment(current: readonly PlannedPartition[], brokers: readonly PlacementBroker[]): ReassignmentPlan {
+export function generateReassignment(current: readonly PlannedReplicas[], brokers: readonly PlacementBroker[]): ReassignmentPlan {
   const n = brokers.length;
   const ids = brokers.map((b) => b.id).sort((a, b) => a - b);
   if (new Set(ids).size !== n) throw new FlotillaError("INVALID_REQUEST", "the target brokers name a broker twice");
@@ -79,7 +66,7 @@ class Shares {
   private readonly base: number;
   private floating: number;
 
-  constructor(current: readonly PlannedPartition[], ids: readonly number[]) {
+  constructor(current: readonly PlannedReplicas[], ids: readonly number[]) {
     const total = current.reduce((sum, p) => sum + p.replicas.length, 0);
     const holding = new Map(ids.map((id) => [id, 0]));
     for (const p of current) for (const id of p.replicas) if (holding.has(id)) holding.set(id, (holding.get(id) ?? 0) + 1);
@@ -123,7 +110,7 @@ class Shares {
 }
 
 /** Per partition, the current replicas that stay: on target brokers, within their quota. */
-function keepReplicas(current: readonly PlannedPartition[], shares: Shares): number[][] {
+function keepReplicas(current: readonly PlannedReplicas[], shares: Shares): number[][] {
   const kept = current.map((p) => p.replicas.filter((id) => shares.has(id)));
   const holders = new Map<number, number[]>();
   kept.forEach((set, i) => {
@@ -160,7 +147,7 @@ function keepReplicas(current: readonly PlannedPartition[], shares: Shares): num
  * `trade`); only when no chain exists does a broker go over its share.
  */
 function fillReplicas(
-  current: readonly PlannedPartition[],
+  current: readonly PlannedReplicas[],
   kept: number[][],
   shares: Shares,
   rackOf: ReadonlyMap<number, string | undefined>,
@@ -242,7 +229,7 @@ function fillReplicas(
 }
 
 /** Orders each partition's replicas with a balanced choice of preferred leader first. */
-function chooseLeaders(current: readonly PlannedPartition[], sets: readonly number[][], ids: readonly number[]): number[][] {
+function chooseLeaders(current: readonly PlannedReplicas[], sets: readonly number[][], ids: readonly number[]): number[][] {
   const share = Math.ceil(current.length / ids.length);
   const leads = new Map(ids.map((id) => [id, 0]));
   // Partitions whose preferred leader stays keep it, up to the share; the rest take the replica

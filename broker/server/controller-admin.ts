@@ -17,7 +17,7 @@ import {
   type ApplyResult,
   type MetadataImage,
   type MetadataRecord,
-  type PlannedPartition,
+  type PlannedReplicas,
 } from "../controller/index.js";
 import type { LeaderMoveOrder } from "./controller-messages.js";
 
@@ -95,7 +95,7 @@ async function decommission(ctx: ControllerAdminContext, brokerId: number): Prom
     const records: MetadataRecord[] = broker.decommissioned ? [] : [{ type: "decommissionBroker", brokerId, brokerEpoch: broker.epoch }];
     return answer("decommissionBroker", { partitions: [], fenced: true }, await proposeAll(ctx, records));
   }
-  const onBroker: PlannedPartition[] = [];
+  const onBroker: PlannedReplicas[] = [];
   const leaving: PartitionReplicas[] = [];
   for (const h of hosted) {
     const goal = h.reassignment?.target ?? h.replicas;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlotillaError } from "../protocol/errors.js";
+import { FlotillaError } from "./errors.js";
 import { parseReassignmentPlan } from "./reassignment-plan.js";
 
 test("reassignment plan - Kafka's reassignment JSON parses as it is", () => {

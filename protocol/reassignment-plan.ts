@@ -4,9 +4,9 @@
  * `execute --plan` / `verify --plan` / `cancel --plan` read). A plan comes from a file a person may
  * have edited, so it is checked whole, and every problem is reported at once.
  */
-import { FlotillaError } from "../protocol/errors.js";
-import { REQUEST_BOUNDS } from "../protocol/requests.js";
-import { topicNameProblem } from "../protocol/subjects.js";
+import { FlotillaError } from "./errors.js";
+import { REQUEST_BOUNDS } from "./requests.js";
+import { topicNameProblem } from "./subjects.js";
 
 export const REASSIGNMENT_PLAN_VERSION = 1;
 
