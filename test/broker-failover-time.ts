@@ -3,7 +3,12 @@
  * broker processes on a real nats-server; one producer sends acks=all batches back to back
  * with a 300 ms request timeout (a retry keeps the batch id, so it never lands twice), retrying
  * every 50 ms while there is no leader. Failover time = from the kill to the first
- * acknowledgement after it. The killed broker is restarted and rejoins before the next round.
+ * acknowledgement of a request sent after it (an answer the old leader wrote just before dying
+ * may still arrive after the kill, and says nothing about the new leader). A round starts only
+ * once every broker answers a follower fetch of the partition, i.e. the broker killed in the round
+ * before is back and caught up (the controller still counts a killed broker alive for a session
+ * timeout, so "3 alive brokers" alone would let a round kill a second broker while the first is
+ * still starting, and time its restart instead of a failover). The killed broker is restarted and rejoins before the next round.
  * Prints one JSON line. Run: `node dist/test/broker-failover-time.js [--rounds 10]`.
  */
 import { randomBytes } from "node:crypto";
@@ -27,17 +32,25 @@ const allUp = (): Promise<unknown> =>
 try {
   await allUp();
   await client.admin("createTopic", { topic: TOPIC, partitions: 1, replicationFactor: 3, configs: {} }, 20_000);
+  const caughtUp = (id: number): Promise<unknown> =>
+    eventually(`broker ${id} serves a follower fetch`, () =>
+      client.ok("fetch", subjects.replicaFetch(CLUSTER, TOPIC, 0, id), { topic: TOPIC, partition: 0, offset: 0n, maxBytes: 1, minBytes: 0, maxWaitMs: 0, consistency: "leader" }, 1000),
+    60_000);
   let lastAck = 0;
+  /** When the request of the last acknowledgement was sent. */
+  let lastAckSent = 0;
   let stop = false;
   const producer = (async () => {
     while (!stop) {
       const batchId = randomBytes(16);
       const batch = encodeRecordBatch([{ key: null, value: Buffer.from("x") }]);
       for (;;) {
+        const sentAt = Date.now();
         try {
           const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, acks: "all", timeoutMs: 3000, batchId, batch }, 300);
           if (!r.error) {
             lastAck = Date.now();
+            lastAckSent = sentAt;
             break;
           }
           if (!FlotillaError.fromWire(r.error).retriable) throw FlotillaError.fromWire(r.error);
@@ -52,13 +65,15 @@ try {
   const times: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await allUp();
+    await Promise.all(procs.map((p) => caughtUp(p.id)));
     const leader = await eventually("a leader", async () => (await client.admin("describeTopic", { topic: TOPIC })).description.partitions[0].leader, 30_000);
     await eventually("acks flowing", () => (Date.now() - lastAck < 200 ? true : undefined), 30_000, 20);
     const killedAt = Date.now();
     await procs[leader - 1].kill("SIGKILL");
-    await eventually("an ack after the kill", () => (lastAck > killedAt ? true : undefined), 60_000, 10);
+    await eventually("an ack after the kill", () => (lastAckSent > killedAt ? true : undefined), 60_000, 10);
     times.push(lastAck - killedAt);
-    process.stderr.write(`round ${round + 1}: leader ${leader} killed, acks again after ${lastAck - killedAt} ms\n`);
+    // Wall-clock times, to line up with the brokers' logs (FLOTILLA_TEST_LOG=info: "became leader").
+    process.stderr.write(`round ${round + 1}: leader ${leader} killed at ${new Date(killedAt).toISOString()}, acks again after ${lastAck - killedAt} ms\n`);
     procs[leader - 1].start();
   }
   stop = true;

@@ -14,6 +14,7 @@ import { decodeResponse, encodeRequest, type RequestMap, type RequestType, type 
 import { subjects } from "../protocol/subjects.js";
 import { Broker, type BrokerOptions } from "../broker/server/index.js";
 import { cleanup, setup, type NatsServer } from "../ops/nats-server.js";
+import { BROKER_NODE_ARGS_ENV } from "../ops/dev.js";
 
 export const CLUSTER = "brokertest";
 export const testLogger = pino({ level: process.env.FLOTILLA_TEST_LOG ?? "silent" });
@@ -112,7 +113,9 @@ export class BrokerProcessHandle {
   ) {}
 
   start(): void {
-    const args = [MAIN, "--id", String(this.id), "--dir", join(this.env.dir, `broker-${this.id}`), "--controllers", this.controllers.join(","), "--nats", this.env.server.url, "--cluster", CLUSTER];
+    // The same hook as `flotilla dev` (e.g. `--cpu-prof --cpu-prof-dir=D`; Node refuses it in NODE_OPTIONS).
+    const nodeArgs = (process.env[BROKER_NODE_ARGS_ENV] ?? "").split(" ").filter((a) => a.length > 0);
+    const args = [...nodeArgs, MAIN, "--id", String(this.id), "--dir", join(this.env.dir, `broker-${this.id}`), "--controllers", this.controllers.join(","), "--nats", this.env.server.url, "--cluster", CLUSTER];
     const child = spawn(process.execPath, args, {
       stdio: ["ignore", process.env.FLOTILLA_TEST_LOG ? "inherit" : "ignore", "inherit"],
       env: { ...process.env, FLOTILLA_LOG_LEVEL: process.env.FLOTILLA_TEST_LOG ?? "warn" },
@@ -122,7 +125,24 @@ export class BrokerProcessHandle {
   }
 
   async kill(signal: NodeJS.Signals): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    if (this.running()) this.child!.kill(signal);
     await this.exited;
+  }
+
+  /**
+   * SIGTERM (leaderships handed away), a second SIGTERM (exit at once) after `graceMs`, SIGKILL
+   * last: the broker exits through process.exit, so `--cpu-prof` gets to write its profile.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    for (const signal of ["SIGTERM", "SIGTERM", "SIGKILL"] as const) {
+      if (!this.running()) break;
+      this.child!.kill(signal);
+      await Promise.race([this.exited, sleep(graceMs)]);
+    }
+    await this.exited;
+  }
+
+  private running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 }

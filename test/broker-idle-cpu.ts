@@ -1,8 +1,14 @@
 /**
  * Figure script (not a test): 1,000 partitions with replication factor 3 on a local 3-broker
  * cluster (broker processes on a real nats-server). Waits until every partition has a leader, lets
- * the cluster settle, then measures each idle broker's CPU use from /proc over a window and prints
- * one JSON line. Run: `node dist/test/broker-idle-cpu.js [--partitions 1000] [--seconds 20]`.
+ * the cluster settle for 15 s, then takes each broker process's CPU time (utime + stime from
+ * /proc, all its threads) over a fixed window (`--seconds`, default 30) and prints one JSON line:
+ * CPU seconds / window seconds, as % of one core, and how many partitions changed leader in the
+ * window (0 expected: idle groups must not flap). CPU time, unlike wall-clock rates, holds up on a
+ * shared machine; run it under `flock /tmp/flotilla-bench.lock` and note the load.
+ * Run: `node dist/test/broker-idle-cpu.js [--partitions 1000] [--seconds 30]`. With
+ * FLOTILLA_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=D" the brokers write CPU profiles on exit;
+ * `windowMonotonicUs` is the window on the profiles' clock.
  */
 import { readFile } from "node:fs/promises";
 import { BrokerProcessHandle, RawClient, eventually, natsAndDir, sleep } from "./broker-fixtures.js";
@@ -19,8 +25,14 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; 100 Hz on Linux
 }
 
+/** Partition → leader, for the partitions that have one. */
+async function leaderOf(client: RawClient): Promise<Map<number, number>> {
+  const d = await client.admin("describeTopic", { topic: "idle" }, 20_000);
+  return new Map(d.description.partitions.flatMap((p) => (p.leader === undefined ? [] : [[p.partition, p.leader] as [number, number]])));
+}
+
 const partitions = flag("partitions", 1000);
-const seconds = flag("seconds", 20);
+const seconds = flag("seconds", 30);
 const env = await natsAndDir();
 const procs = [1, 2, 3].map((id) => new BrokerProcessHandle(env, id, [1, 2, 3]));
 for (const p of procs) p.start();
@@ -48,12 +60,16 @@ try {
   const allLed = Date.now();
   process.stderr.write("\nsettling…\n");
   await sleep(15_000);
+  const leadersBefore = await leaderOf(client);
+  // The window on the monotonic clock V8's CPU profiles use, to cut `--cpu-prof` output to it.
+  const windowStartUs = process.hrtime.bigint() / 1000n;
   const before = await Promise.all(procs.map((p) => cpuSeconds(p.child!.pid!)));
   await sleep(seconds * 1000);
   const after = await Promise.all(procs.map((p) => cpuSeconds(p.child!.pid!)));
-  const d = await client.admin("describeTopic", { topic: "idle" }, 20_000);
+  const windowEndUs = process.hrtime.bigint() / 1000n;
+  const leadersAfter = await leaderOf(client);
   const leaders = new Map<number, number>();
-  for (const p of d.description.partitions) if (p.leader !== undefined) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+  for (const l of leadersAfter.values()) leaders.set(l, (leaders.get(l) ?? 0) + 1);
   const cpuPercentOfOneCore = after.map((a, i) => Math.round(((a - before[i]) / seconds) * 1000) / 10);
   console.log(
     JSON.stringify({
@@ -62,14 +78,17 @@ try {
       replicationFactor: 3,
       startupSeconds: (created - t0) / 1000,
       secondsToAllLeaders: (allLed - created) / 1000,
-      stillLedAtEnd: d.description.partitions.filter((p) => p.leader !== undefined).length,
+      stillLedAtEnd: leadersAfter.size,
+      leaderChangesInWindow: [...leadersBefore].filter(([p, l]) => leadersAfter.get(p) !== l).length,
       leadersPerBroker: Object.fromEntries([...leaders].sort((a, b) => a[0] - b[0])),
       idleCpuPercentOfOneCore: cpuPercentOfOneCore,
       windowSeconds: seconds,
+      windowMonotonicUs: [String(windowStartUs), String(windowEndUs)],
     }),
   );
 } finally {
   await client.close();
-  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
+  // SIGTERM twice (graceful, then at once) so that `--cpu-prof` brokers write their profiles.
+  await Promise.all(procs.map((p) => p.stop()));
   await env.close();
 }

@@ -51,8 +51,8 @@ describe("broker - follower lag and under-replicated partitions", () => {
     const follower = [1, 2, 3].find((id) => id !== leader && id !== controller)!;
     await fault({ type: "partition", sides: [[follower], [1, 2, 3].filter((id) => id !== follower)] });
     for (let i = 5; i < 10; i++) await produce(i);
-    // Leadership may move meanwhile (a new leader counts every member in sync for its first
-    // replicaLagMaxMs), so wait for both views rather than reading them once.
+    // Leadership may move meanwhile (a new leader counts in sync the followers it hears from
+    // caught up), so wait for both views rather than reading them once.
     const inSync = [1, 2, 3].filter((id) => id !== follower).join();
     const d = await eventually("the partition under-replicated, the follower out of its ISR", async () => {
       const c = await client.admin("describeCluster", {});

@@ -17,11 +17,22 @@ function status(lastIndex: number, followers: Record<number, { match: number; ac
 test("follower lag - a follower that keeps up with the previous sample stays in sync; one that stops falls out after maxLagMs", () => {
   const lag = new FollowerLag(1, 1000);
   lag.reset(0, status(10, { 2: { match: 0 }, 3: { match: 0 } }));
-  assert.deepEqual(lag.inSync(0), [1, 2, 3], "a new leader counts every member in sync to begin with");
+  assert.deepEqual(lag.inSync(0), [1], "a new leader counts no follower in sync before it has heard it match");
+  sample(lag, 100, 10, { 2: { match: 10 }, 3: { match: 10 } });
+  assert.deepEqual(lag.inSync(100), [1, 2, 3]);
   // Load: the leader moves on; 2 trails by less than a sample, 3 stopped at 10.
   for (let t = 500, last = 20; t <= 3000; t += 500, last += 10) sample(lag, t, last, { 2: { match: last - 5 }, 3: { match: 10 } });
   assert.deepEqual(lag.inSync(3000), [1, 2]);
   assert.deepEqual(lag.report(3000).find((f) => f.id === 3), { id: 3, lagEntries: 60, inSync: false });
+});
+
+test("follower lag - a new leader leaves out a follower that answers but has not caught up, and one it has not heard from", () => {
+  const lag = new FollowerLag(1, 1000);
+  lag.reset(0, status(10, { 2: { match: 0 }, 3: { match: 0 } }));
+  sample(lag, 100, 10, { 2: { match: 4 }, 3: { match: 10, active: false } });
+  assert.deepEqual(lag.inSync(100), [1]);
+  sample(lag, 200, 10, { 2: { match: 10 }, 3: { match: 10, active: false } });
+  assert.deepEqual(lag.inSync(200), [1, 2]);
 });
 
 test("follower lag - an idle follower that the leader no longer hears from falls out, though its log matches", () => {

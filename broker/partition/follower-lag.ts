@@ -9,7 +9,9 @@
  *   leader steps; Raft's own recentActive is cleared by check-quorum on the same ticks, so it
  *   cannot be sampled reliably).
  * In sync = caught up and active within `maxLagMs`. The leader is always in sync; a new leader
- * starts by counting every member in sync and lets the samples take them out.
+ * counts a follower in sync only from the first sample that saw it caught up and heard from it
+ * (its caller samples every tick for the first election timeout of a term, so followers that answer
+ * the new leader's first append are in within a tick or two).
  */
 import type { Status } from "../raft/index.js";
 
@@ -30,7 +32,6 @@ export class FollowerLag {
   private readonly seen = new Map<number, Seen>();
   private readonly heardSinceSample = new Set<number>();
   private prevLastIndex = 0;
-  private startedAt = 0;
 
   constructor(
     private readonly self: number,
@@ -42,7 +43,6 @@ export class FollowerLag {
     this.seen.clear();
     this.heardSinceSample.clear();
     this.prevLastIndex = status.lastIndex;
-    this.startedAt = now;
     this.sample(now, status);
   }
 
@@ -56,7 +56,7 @@ export class FollowerLag {
     if (!status.progress) return;
     for (const [id, pr] of status.progress) {
       if (id === this.self) continue;
-      const s = this.seen.get(id) ?? { caughtUpAt: this.startedAt, activeAt: this.startedAt, lagEntries: 0 };
+      const s = this.seen.get(id) ?? { caughtUpAt: -Infinity, activeAt: -Infinity, lagEntries: 0 };
       if (pr.match >= this.prevLastIndex) s.caughtUpAt = now;
       if (this.heardSinceSample.has(id)) s.activeAt = now;
       s.lagEntries = Math.max(0, status.lastIndex - pr.match);

@@ -12,7 +12,8 @@
  *    calls `advanceAppend`; answers ReadStates once applied (`afterApply`);
  * 4. when both writes of this Ready are durable, and those of every Ready before it (one promise
  *    chain keeps them in order), sends `persistedMessages` (votes, acks), calls `onPersisted` on the
- *    node and then on the replica.
+ *    node and then on the replica — at once when nothing is being written (idle groups' heartbeat
+ *    rounds then cost no promise round trip).
  * Nothing waits on the event loop: writes overlap with replication and with the next Readies.
  *
  * Hard state (term, vote, commit) lives in LMDB: a term or vote change is written with its Ready
@@ -49,6 +50,8 @@ export class RaftDriver {
   private drainScheduled = false;
   private draining = false;
   private commitWriteTimer: NodeJS.Timeout | undefined;
+  /** Readies in `persistChain` whose durable step has not run yet. */
+  private chained = 0;
 
   constructor(
     readonly node: RawNode,
@@ -127,22 +130,38 @@ export class RaftDriver {
     this.handler.afterApply(rd.readStates);
 
     // 4. Once this Ready's writes (and every earlier one's) are durable: acknowledgements and votes.
-    const done = writes.length === 0 ? undefined : Promise.all(writes);
-    done?.catch(() => undefined); // handled in the chain below; avoid an unhandled rejection meanwhile
     const n = rd.number;
     const persisted = rd.persistedMessages;
+    if (writes.length === 0 && this.chained === 0) {
+      // Nothing of this Ready or before it is still being written (an idle group's heartbeat
+      // round): no promise round trip; drain()'s loop takes whatever this makes ready.
+      this.persistedUpTo(n, persisted);
+      return;
+    }
+    const done = writes.length === 0 ? undefined : Promise.all(writes);
+    done?.catch(() => undefined); // handled in the chain below; avoid an unhandled rejection meanwhile
+    this.chained++;
     this.persistChain = this.persistChain
       .then(() => done)
       .then(
         () => {
-          if (this.handler.isStopped()) return;
-          for (const m of persisted) this.send(m);
-          this.node.onPersisted(n);
-          this.handler.onPersisted();
-          this.scheduleDrain();
+          this.chained--;
+          if (this.persistedUpTo(n, persisted)) this.scheduleDrain();
         },
-        (err: unknown) => this.handler.failStop(err as Error),
+        (err: unknown) => {
+          this.chained--;
+          this.handler.failStop(err as Error);
+        },
       );
+  }
+
+  /** Ready `n`'s writes and every earlier one's are durable: what waited for them goes ahead (false: stopped). */
+  private persistedUpTo(n: number, persisted: Message[]): boolean {
+    if (this.handler.isStopped()) return false;
+    for (const m of persisted) this.send(m);
+    this.node.onPersisted(n);
+    this.handler.onPersisted();
+    return true;
   }
 
   /**

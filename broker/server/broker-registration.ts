@@ -1,14 +1,16 @@
 /**
  * Registration and heartbeats: every broker registers with the controller leader (a fresh
  * incarnation per process start) and heartbeats to it, reporting the partitions it leads with their
- * term, high watermark and log start offset. The reply says whether the controller fences this
- * broker, or that it must register again.
+ * term, high watermark, log start offset and in-sync replicas (only what changed since the last
+ * report the controller confirmed: led-report.ts). The reply says whether the controller fences
+ * this broker, or that it must register again.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { MetadataImage } from "../controller/index.js";
 import type { ControllerClient } from "./controller-client.js";
 import { replyChecks, type LedPartition, type LeaderMoveOrder } from "./controller-messages.js";
+import { LedReporter } from "./led-report.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import { sleep } from "./sleep.js";
 
@@ -32,6 +34,7 @@ export class BrokerRegistration {
   private epoch = 0;
   private registeredAt = 0;
   private fenced = true;
+  private readonly reporter = new LedReporter();
 
   constructor(private readonly options: BrokerRegistrationOptions) {}
 
@@ -58,15 +61,21 @@ export class BrokerRegistration {
       this.registeredAt = Date.now();
       logger.info({ epoch: r.epoch }, "registered with the controller");
     }
-    const reply = await controller.call(
-      { type: "heartbeat", brokerId, brokerEpoch: this.epoch, appliedIndex: this.options.metadata.appliedIndex, shuttingDown, led: this.options.ledPartitions() },
-      replyChecks.heartbeat,
-    );
+    const report = this.reporter.next(this.options.ledPartitions());
+    let reply: Awaited<ReturnType<typeof replyChecks.heartbeat>>;
+    try {
+      reply = await controller.call({ type: "heartbeat", brokerId, brokerEpoch: this.epoch, appliedIndex: this.options.metadata.appliedIndex, shuttingDown, ...report }, replyChecks.heartbeat);
+    } catch (err) {
+      this.reporter.onFailure();
+      throw err;
+    }
     if (reply.type === "register") {
+      this.reporter.onReply(undefined);
       logger.warn({ reason: reply.reason }, "the controller asks this broker to register again");
       this.epoch = 0;
       return;
     }
+    this.reporter.onReply(reply.ledSeq);
     if (reply.fenced !== this.fenced) {
       this.fenced = reply.fenced;
       logger.info({ fenced: reply.fenced }, reply.fenced ? "fenced by the controller" : "unfenced by the controller");

@@ -24,7 +24,8 @@ import type { PartitionReplica } from "../partition/index.js";
 import { decodeRequest, requestLimits } from "../../protocol/requests.js";
 import type { BusMessage, BusSubscription, MessageBus } from "../transport/index.js";
 import { answerAdminWrite, type ControllerAdminContext } from "./controller-admin.js";
-import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest, type LedPartition } from "./controller-messages.js";
+import { decodeControllerRequest, encodeControllerMessage, type ControllerRequest } from "./controller-messages.js";
+import { LedReports } from "./led-report.js";
 import { LeaderMoveOrders } from "./leader-move-orders.js";
 import type { MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -55,7 +56,7 @@ export class ControllerLeader {
   private sub: BusSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private deciding = false;
-  private readonly ledReports = new Map<number, LedPartition[]>();
+  private readonly ledReports = new LedReports();
   /** Leadership moves waiting for the leading broker's next heartbeat. */
   private readonly leaderMoves = new LeaderMoveOrders();
 
@@ -171,9 +172,9 @@ export class ControllerLeader {
       case "heartbeat": {
         const reply = liveness.heartbeat(metadata.image, req, Date.now());
         if (reply.type !== "accepted") return reply;
-        this.ledReports.set(req.brokerId, req.led);
+        const ledSeq = this.ledReports.apply(req.brokerId, req);
         const moves = this.leaderMoves.take(req.brokerId);
-        return moves.length > 0 ? { ...reply, moves } : reply;
+        return { ...reply, ...(moves.length > 0 && { moves }), ...(ledSeq !== undefined && { ledSeq }) };
       }
       case "createTopic": {
         const record = planCreateTopic(

@@ -10,6 +10,7 @@
 import { FlotillaError, type WireError } from "../../protocol/errors.js";
 import { REASSIGNMENT_PHASES, type ReassignmentPhase } from "../controller/index.js";
 import { parseJsonMessage } from "./json-message.js";
+import type { GonePartition, LedReport } from "./led-report.js";
 
 export const CONTROLLER_WIRE_VERSION = 1;
 /** A message larger than this is refused before parsing. */
@@ -23,7 +24,8 @@ export type LedPartition = [topic: string, partition: number, term: number, high
 
 export type ControllerRequest =
   | { type: "register"; brokerId: number; incarnation: string }
-  | { type: "heartbeat"; brokerId: number; brokerEpoch: number; appliedIndex: number; shuttingDown: boolean; led: LedPartition[] }
+  /** `led` and the other report fields: led-report.ts (a full report, or the changes since `ledBase`). */
+  | ({ type: "heartbeat"; brokerId: number; brokerEpoch: number; appliedIndex: number; shuttingDown: boolean } & LedReport)
   | { type: "createTopic"; topic: string; partitions: number; replicationFactor: number; configs: Record<string, string> }
   | { type: "deleteTopic"; topic: string }
   | { type: "runtime" }
@@ -36,7 +38,8 @@ export type ControllerRequest =
 export type LeaderMoveOrder = [topic: string, partition: number, to: number];
 
 export type RegisterReply = { epoch: number } | { error: WireError };
-export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean; moves?: LeaderMoveOrder[] } | { type: "register"; reason: string } | { error: WireError };
+/** `ledSeq`: the number of the broker's led report the controller holds now (led-report.ts). */
+export type HeartbeatReplyWire = { type: "accepted"; fenced: boolean; moves?: LeaderMoveOrder[]; ledSeq?: number } | { type: "register"; reason: string } | { error: WireError };
 /** `appliedIndex`: the metadata index of the record; a broker waits to have applied it before answering its client. */
 export type WriteReply = { appliedIndex: number } | { error: WireError };
 /** `response`: the client's answer (protocol/requests.ts bytes), to relay once the broker has applied `appliedIndex`. */
@@ -89,6 +92,28 @@ function base64(o: Record<string, unknown>, k: string): Uint8Array {
   return Buffer.from(v, "base64");
 }
 
+function goneList(v: unknown): GonePartition[] {
+  if (!Array.isArray(v) || v.length > 1_000_000) bad("ledGone must be a list");
+  return v.map((e, i) => {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || e[0].length === 0 || e[0].length > 249 || !isInt(e[1], 0)) bad(`ledGone[${i}] is not [topic, partition]`);
+    return e as GonePartition;
+  });
+}
+
+/** A heartbeat's optional report fields (led-report.ts), checked. */
+function ledReportFields(o: Record<string, unknown>): Omit<LedReport, "led"> {
+  const seq = (k: string): number | undefined => (o[k] === undefined ? undefined : int(o, k, 1, Number.MAX_SAFE_INTEGER));
+  const ledSeq = seq("ledSeq");
+  const ledBase = seq("ledBase");
+  if (ledBase !== undefined && ledSeq === undefined) bad("ledBase needs ledSeq");
+  if (o.ledGone !== undefined && ledBase === undefined) bad("ledGone needs ledBase");
+  return {
+    ...(ledSeq !== undefined && { ledSeq }),
+    ...(ledBase !== undefined && { ledBase }),
+    ...(o.ledGone !== undefined && { ledGone: goneList(o.ledGone) }),
+  };
+}
+
 const REPORT_STEPS: ReadonlySet<unknown> = new Set([...REASSIGNMENT_PHASES, "done"]);
 
 function ledList(v: unknown): LedPartition[] {
@@ -116,6 +141,7 @@ export function decodeControllerRequest(bytes: Uint8Array): ControllerRequest {
         appliedIndex: int(o, "appliedIndex", 0, Number.MAX_SAFE_INTEGER),
         shuttingDown: o.shuttingDown,
         led: ledList(o.led),
+        ...ledReportFields(o),
       };
     case "createTopic": {
       const configs = o.configs;
@@ -167,8 +193,11 @@ export function decodeControllerReply<T>(bytes: Uint8Array, check: (o: Record<st
 
 export const replyChecks = {
   register: (o: Record<string, unknown>) => ({ epoch: int(o, "epoch", 1, Number.MAX_SAFE_INTEGER) }),
-  heartbeat: (o: Record<string, unknown>): { type: "accepted"; fenced: boolean; moves: LeaderMoveOrder[] } | { type: "register"; reason: string } => {
-    if (o.type === "accepted" && typeof o.fenced === "boolean") return { type: "accepted", fenced: o.fenced, moves: moveList(o.moves) };
+  heartbeat: (o: Record<string, unknown>): { type: "accepted"; fenced: boolean; moves: LeaderMoveOrder[]; ledSeq?: number } | { type: "register"; reason: string } => {
+    if (o.type === "accepted" && typeof o.fenced === "boolean") {
+      const ledSeq = o.ledSeq === undefined ? undefined : int(o, "ledSeq", 1, Number.MAX_SAFE_INTEGER);
+      return { type: "accepted", fenced: o.fenced, moves: moveList(o.moves), ...(ledSeq !== undefined && { ledSeq }) };
+    }
     if (o.type === "register" && typeof o.reason === "string") return { type: "register", reason: o.reason };
     bad("heartbeat reply is malformed");
   },

@@ -88,10 +88,10 @@ export class HostedReplicas {
   /** The data partitions this broker leads, as heartbeats report them. */
   ledPartitions(): LedPartition[] {
     const led: LedPartition[] = [];
+    const now = Date.now();
     for (const l of this.partitions.values()) {
-      if (!l.replica.isLeader) continue;
-      const s = l.replica.status();
-      led.push([l.topic, l.partition, s.term, String(s.highWatermark), String(s.logStartOffset), s.isr ?? [this.options.brokerId]]);
+      const f = l.replica.leaderFigures(now);
+      if (f) led.push([l.topic, l.partition, f.term, String(f.highWatermark), String(f.logStartOffset), f.isr]);
     }
     return led;
   }

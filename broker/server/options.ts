@@ -35,7 +35,7 @@ export interface BrokerOptions {
   logger?: Logger;
   /** Milliseconds per Raft tick (every group). Default 100. */
   tickMs?: number;
-  /** Raft heartbeat interval and election timeout, in ticks (every group). Defaults 2 and 10 (randomized to [10, 20)). */
+  /** Raft heartbeat interval and election timeout, in ticks (every group). Defaults 3 and 10 (randomized to [10, 20)). */
   heartbeatTicks?: number;
   electionTicks?: number;
   /** How often a broker heartbeats to the controller. Default 500 ms. */
@@ -67,8 +67,8 @@ export const BROKER_DEFAULTS = {
   nats: "nats://127.0.0.1:4222",
   cluster: "flotilla",
   tickMs: 100,
-  // Idle groups cost mostly heartbeats: one per 200 ms keeps five per minimum election timeout.
-  heartbeatTicks: 2,
+  // Idle groups cost mostly heartbeats: one per 300 ms still gives three per minimum election timeout.
+  heartbeatTicks: 3,
   electionTicks: 10,
   heartbeatMs: 500,
   sessionTimeoutMs: 6000,

@@ -7,7 +7,8 @@
 import type { Logger } from "pino";
 import type { BrokerLiveness, ClusterRuntime, MetadataImage, PartitionRuntime } from "../controller/index.js";
 import type { ControllerClient } from "./controller-client.js";
-import { replyChecks, type LedPartition, type RuntimePartition, type RuntimeReply } from "./controller-messages.js";
+import { replyChecks, type RuntimePartition, type RuntimeReply } from "./controller-messages.js";
+import type { LedReports } from "./led-report.js";
 import type { LocalPartition } from "./local-partition.js";
 
 function runtimeKey(topic: string, partition: number): string {
@@ -18,14 +19,14 @@ function runtimeKey(topic: string, partition: number): string {
 export function runtimeReply(
   image: MetadataImage,
   liveness: BrokerLiveness,
-  ledReports: ReadonlyMap<number, LedPartition[]>,
+  ledReports: LedReports,
   controllerLeader: number,
   now: number,
 ): Exclude<RuntimeReply, { error: unknown }> {
   const alive = image.brokers().filter((b) => liveness.isAlive(image, b.id, now)).map((b) => b.id);
   // The newest term wins where two brokers still claim a partition.
   const best = new Map<string, { term: number; reply: RuntimePartition }>();
-  for (const [brokerId, led] of ledReports) {
+  for (const [brokerId, led] of ledReports.entries()) {
     if (!alive.includes(brokerId)) continue;
     for (const [topic, partition, term, hw, lso, isr] of led) {
       const k = runtimeKey(topic, partition);
