@@ -5,11 +5,13 @@
  * answer leaves out, the member gives up (stops, commits, then reports it no longer owned); what
  * an answer adds, it starts reading.
  *
- * Losing the membership (UNKNOWN_MEMBER: the session expired, or the coordinator moved) means the
- * partitions may soon be someone else's: the member stops them all, commits what it finished (a new
- * coordinator takes that while it hands nothing out; an old one refuses it), and joins again. A
- * member that cannot reach its coordinator for a whole session timeout stops them on its own, since
- * the coordinator will have handed its partitions out by then.
+ * A coordinator change is not a membership change: the next coordinator restores the members from
+ * `__consumer_offsets`, and heartbeats go on (after a NOT_COORDINATOR or two) with nothing stopped.
+ * Losing the membership (UNKNOWN_MEMBER: the session expired) means the partitions may soon be
+ * someone else's: the member stops them all, commits what it finished (a coordinator that just took
+ * over takes that while it hands nothing out; otherwise it is refused), and joins again. A member
+ * that cannot reach its coordinator for a whole session timeout stops them on its own, since the
+ * coordinator will have handed its partitions out by then.
  */
 import { FlotillaError } from "../protocol/errors.js";
 import type { GroupAssignment, TopicPartitions } from "../protocol/requests.js";

@@ -21,5 +21,9 @@ if (chosen.length === 0) {
   console.error(`no test files${filter ? ` matching ${filter}` : ""} under dist/`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...chosen], { stdio: "inherit" });
+// A test that fails while a consumer or a connection is still running would keep its file's
+// process alive forever and hang CI: the runner exits once the tests are done, and no single test
+// may take more than 7 minutes (the slowest, the chaos run, takes about one).
+const TEST_TIMEOUT_MS = 420_000;
+const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-force-exit", `--test-timeout=${TEST_TIMEOUT_MS}`, ...chosen], { stdio: "inherit" });
 process.exit(r.status ?? 1);

@@ -140,12 +140,22 @@ describe("consumer groups - joins, leaves and kills over real broker processes",
     await admin.connect();
     const offsets = await admin.describeTopic(CONSUMER_OFFSETS_TOPIC);
     const leader = offsets.partitions[groupPartition(GROUP)].leader!;
-    await admin.disconnect();
+    const membersBefore = await eventually("the killed member removed", async () => {
+      const g = await admin.describeGroup(GROUP);
+      return g.state === "stable" && g.members.length === consumers.length ? g.members.map((m) => m.memberId) : undefined;
+    });
     const consumedBeforeKill = new Set(seen.map((s) => s.value)).size;
     await brokers[leader - 1].kill("SIGKILL");
     await produce(300);
     const d = await startConsumer("d");
     const dups = await allConsumed("after the coordinator's kill");
+    // The new coordinator restored the membership from the offsets partition: nobody joined again.
+    const membersAfter = await eventually("d joined the restored group", async () => {
+      const g = await admin.describeGroup(GROUP);
+      return g.members.length === consumers.length ? g.members.map((m) => m.memberId) : undefined;
+    });
+    assert.deepEqual(membersBefore.filter((id) => !membersAfter.includes(id)), [], "members of the old coordinator kept their membership");
+    await admin.disconnect();
     brokers[leader - 1].start();
     console.log(`# records read twice: ${afterMemberKill} after a member's kill -9, ${dups - afterMemberKill} more after the coordinator's; ${consumedBeforeKill} consumed before the coordinator's`);
     assert.ok(dups < consumedBeforeKill / 2, `${dups} records read twice: the committed offsets survived (not ${consumedBeforeKill} re-read)`);

@@ -12,6 +12,11 @@
  * partitions are free at once.
  *
  * Invariant: the `owned` sets of the members are disjoint.
+ *
+ * A group restored by a new coordinator (from its last members record) knows its members but not
+ * what each consumes: until each has reported its `owned` set in a heartbeat, or been removed at its
+ * session timeout, the group hands nothing out and takes nothing away, so members go on consuming
+ * through a coordinator change. Then the sticky assignor starts from what they reported.
  */
 import { FlotillaError } from "../../protocol/errors.js";
 import type { GroupState, TopicPartitions } from "../../protocol/requests.js";
@@ -29,6 +34,8 @@ export interface MemberJoin {
 interface Member extends MemberJoin {
   lastSeen: number;
   owned: Set<PartitionKey>;
+  /** Restored by a new coordinator and not heard from since: `owned` is not known yet. */
+  unconfirmed: boolean;
   /** When it began to hold a partition its target no longer lists (0: it holds none). */
   revokingSince: number;
 }
@@ -52,6 +59,19 @@ export class ConsumerGroup {
     private readonly partitionsOf: PartitionCount,
   ) {}
 
+  /** The group as its members record left it, each member's session starting now. */
+  static restore(groupId: string, partitionsOf: PartitionCount, generation: number, members: readonly MemberJoin[], now: number): ConsumerGroup {
+    const g = new ConsumerGroup(groupId, partitionsOf);
+    g.generation = generation;
+    for (const m of members) g.members.set(m.memberId, { ...m, topics: [...m.topics], lastSeen: now, owned: new Set(), unconfirmed: true, revokingSince: 0 });
+    return g;
+  }
+
+  /** The members as a members record keeps them. */
+  memberJoins(): MemberJoin[] {
+    return [...this.members.values()].map(({ memberId, clientId, topics, sessionTimeoutMs, rebalanceTimeoutMs }) => ({ memberId, clientId, topics, sessionTimeoutMs, rebalanceTimeoutMs }));
+  }
+
   get size(): number {
     return this.members.size;
   }
@@ -66,12 +86,13 @@ export class ConsumerGroup {
     return undefined;
   }
 
-  /** Adds a member, or updates a known one (a rejoin keeps what it owns). */
-  join(m: MemberJoin, now: number): void {
+  /** Adds a member, or updates a known one (a rejoin keeps what it owns). Returns whether its record changed. */
+  join(m: MemberJoin, now: number): boolean {
     const known = this.members.get(m.memberId);
     const sameTopics = known !== undefined && known.topics.length === m.topics.length && known.topics.every((t, i) => t === m.topics[i]);
-    this.members.set(m.memberId, { ...m, lastSeen: now, owned: known?.owned ?? new Set(), revokingSince: known?.revokingSince ?? 0 });
+    this.members.set(m.memberId, { ...m, lastSeen: now, owned: known?.owned ?? new Set(), unconfirmed: known?.unconfirmed ?? false, revokingSince: known?.revokingSince ?? 0 });
     if (!sameTopics) this.rebalance();
+    return known === undefined || !sameTopics || known.sessionTimeoutMs !== m.sessionTimeoutMs || known.rebalanceTimeoutMs !== m.rebalanceTimeoutMs || known.clientId !== m.clientId;
   }
 
   /**
@@ -81,6 +102,7 @@ export class ConsumerGroup {
   heartbeat(memberId: string, reported: ReadonlySet<PartitionKey>, now: number, mayGrant: boolean): TopicPartitions[] {
     const m = this.member(memberId);
     m.lastSeen = now;
+    if (m.unconfirmed) this.confirm(m, reported);
     for (const k of m.owned) if (!reported.has(k)) m.owned.delete(k);
     if (this.countsChanged()) this.rebalance();
     return this.grant(m, now, mayGrant);
@@ -91,8 +113,28 @@ export class ConsumerGroup {
     return this.grant(this.member(memberId), now, mayGrant);
   }
 
+  /** A restored member's first heartbeat: it owns what it reports, unless another member reported it first. */
+  private confirm(m: Member, reported: ReadonlySet<PartitionKey>): void {
+    for (const k of reported) if (this.holderOf(k) === undefined) m.owned.add(k);
+    m.unconfirmed = false;
+    this.restored();
+  }
+
+  private restoring(): boolean {
+    for (const m of this.members.values()) if (m.unconfirmed) return true;
+    return false;
+  }
+
+  /** Once no member is unconfirmed, the assignor starts from what the members own. */
+  private restored(): void {
+    if (this.restoring() || this.target.size > 0) return;
+    this.target = new Map([...this.members.values()].map((m) => [m.memberId, new Set(m.owned)]));
+    this.rebalance();
+  }
+
   /** Hands the member the target partitions nobody else holds; returns all it may consume. */
   private grant(member: Member, now: number, mayGrant: boolean): TopicPartitions[] {
+    if (this.restoring()) return toTopicPartitions(member.owned);
     const target = this.target.get(member.memberId) ?? new Set<PartitionKey>();
     const mine: PartitionKey[] = [];
     for (const k of target) {
@@ -110,6 +152,7 @@ export class ConsumerGroup {
   leave(memberId: string): boolean {
     if (!this.members.delete(memberId)) return false;
     this.rebalance();
+    this.restored();
     return true;
   }
 
@@ -123,12 +166,14 @@ export class ConsumerGroup {
     }
     for (const id of gone) this.members.delete(id);
     if (gone.length > 0) this.rebalance();
+    this.restored();
     return gone;
   }
 
   /** "rebalancing" while some member owns other than its target (a move under way, or not yet handed out). */
   state(): GroupState {
     if (this.members.size === 0) return "empty";
+    if (this.restoring()) return "rebalancing";
     for (const m of this.members.values()) {
       const target = this.target.get(m.memberId)!;
       if (target.size !== m.owned.size || [...target].some((k) => !m.owned.has(k))) return "rebalancing";
@@ -161,6 +206,7 @@ export class ConsumerGroup {
   }
 
   private rebalance(): void {
+    if (this.restoring()) return;
     this.countsSeen = this.countsSignature();
     const next = stickyAssignment([...this.members.values()], this.partitionsOf, this.target);
     if (!sameAssignment(next, this.target)) this.generation++;

@@ -1,15 +1,17 @@
 /**
  * The coordinator of the groups that hash to one `__consumer_offsets` partition, held by that
- * partition's leader: every group's membership and assignment (ConsumerGroup, in memory only),
- * and every group's committed offsets (rebuilt from the partition by `applyCommits`, kept current
- * by appending each commit to it). Pure apart from `append`: the clock and ids are injected.
+ * partition's leader: every group's membership and assignment (ConsumerGroup), and every group's
+ * committed offsets. Both are records of the partition (group-records.ts), appended before the
+ * request that changed them is answered (a member's session running out is recorded without
+ * waiting), and replayed by `apply` when a coordinator takes over. Pure apart from `append`: the
+ * clock and ids are injected.
  *
- * A new coordinator (after a leader change) starts with offsets only: members of the old one get
- * UNKNOWN_MEMBER on their next heartbeat, stop consuming, commit what they finished, and join
- * again. For `takeoverGraceMs` it hands out no partition, so members still consuming under the old
- * coordinator have stopped before anyone else is given their partitions — and it takes their
- * commits though it does not know them, for partitions nobody owns yet: they record only what
- * those members finished, and spare the next owners a re-read.
+ * A new coordinator (after a leader change) knows the members, not what each consumes: members
+ * keep consuming, and their next heartbeats tell it (ConsumerGroup.restore). Should a member be
+ * missing from the records it replayed (it joined just as leadership moved), that member gets
+ * UNKNOWN_MEMBER, stops, commits what it finished and joins again; so for `takeoverGraceMs` the new
+ * coordinator hands out no partition, and takes such a member's commits for partitions nobody
+ * owns: they record only what it finished, and spare the next owner a re-read.
  */
 import { FlotillaError } from "../../protocol/errors.js";
 import type {
@@ -25,7 +27,7 @@ import type {
   PartitionOffset,
 } from "../../protocol/requests.js";
 import { ConsumerGroup, unknownMember } from "./consumer-group.js";
-import type { OffsetCommit } from "./offset-records.js";
+import { encodeMembersBatch, encodeOffsetBatch, type GroupRecord } from "./group-records.js";
 import { fromTopicPartitions, partitionKey, splitKey, type PartitionKey } from "./partition-key.js";
 import type { PartitionCount } from "./sticky-assignor.js";
 
@@ -35,8 +37,8 @@ export const HEARTBEAT_INTERVAL_MS = { steady: 3000, rebalancing: 200 } as const
 export interface GroupCoordinatorOptions {
   now(): number;
   partitionsOf: PartitionCount;
-  /** Appends commits to the offsets partition; resolves once its Raft group has committed them. */
-  append(commits: OffsetCommit[]): Promise<void>;
+  /** Appends a batch of group records to the offsets partition; resolves once its Raft group has committed it. */
+  append(batch: Uint8Array): Promise<void>;
   newMemberId(clientId: string): string;
   takeoverGraceMs: number;
 }
@@ -50,19 +52,25 @@ export class GroupCoordinator {
     this.startedAt = o.now();
   }
 
-  /** Commits read back from the offsets partition (in log order), or just appended to it. */
-  applyCommits(commits: readonly OffsetCommit[]): void {
-    for (const c of commits) {
-      let group = this.offsets.get(c.groupId);
+  /** Records read back from the offsets partition, in log order (or just appended to it). */
+  apply(records: readonly GroupRecord[]): void {
+    for (const r of records) {
+      if (r.kind === "members") {
+        if (r.members.length === 0) this.groups.delete(r.groupId);
+        else this.groups.set(r.groupId, ConsumerGroup.restore(r.groupId, this.o.partitionsOf, r.generation, r.members, this.o.now()));
+        continue;
+      }
+      let group = this.offsets.get(r.groupId);
       if (!group) {
         group = new Map();
-        this.offsets.set(c.groupId, group);
+        this.offsets.set(r.groupId, group);
       }
-      group.set(partitionKey(c.topic, c.partition), c.offset);
+      group.set(partitionKey(r.topic, r.partition), r.offset);
     }
   }
 
-  join(req: JoinGroupRequest): JoinGroupResponse {
+  /** Answered once a new member (or a changed one) is in the offsets partition, so a successor knows it. */
+  async join(req: JoinGroupRequest): Promise<JoinGroupResponse> {
     const now = this.o.now();
     let group = this.groups.get(req.groupId);
     if (req.memberId !== undefined && !group?.has(req.memberId)) throw unknownMember(req.groupId, req.memberId);
@@ -71,8 +79,9 @@ export class GroupCoordinator {
       this.groups.set(req.groupId, group);
     }
     const memberId = req.memberId ?? this.o.newMemberId(req.clientId);
-    group.join({ memberId, clientId: req.clientId, topics: [...new Set(req.topics)].sort(), sessionTimeoutMs: req.sessionTimeoutMs, rebalanceTimeoutMs: req.rebalanceTimeoutMs }, now);
-    const assignment = group.assignmentOf(memberId, now, this.mayGrant(now));
+    const changed = group.join({ memberId, clientId: req.clientId, topics: [...new Set(req.topics)].sort(), sessionTimeoutMs: req.sessionTimeoutMs, rebalanceTimeoutMs: req.rebalanceTimeoutMs }, now);
+    if (changed) await this.recordMembers(group);
+    const assignment = group.assignmentOf(memberId, this.o.now(), this.mayGrant(this.o.now()));
     return { memberId, generation: group.generation, heartbeatIntervalMs: this.interval(group, req.sessionTimeoutMs), assignment };
   }
 
@@ -83,18 +92,24 @@ export class GroupCoordinator {
     return { generation: group.generation, heartbeatIntervalMs: this.interval(group, group.sessionTimeoutOf(req.memberId)), assignment };
   }
 
-  leave(req: MemberRequest): void {
+  async leave(req: MemberRequest): Promise<void> {
     const group = this.group(req.groupId, req.memberId);
     group.leave(req.memberId);
     if (group.size === 0) this.groups.delete(req.groupId);
+    await this.recordMembers(group);
   }
 
-  /** Removes members whose session or rebalance timeout ran out; their partitions go to the others. */
+  /**
+   * Removes members whose session or rebalance timeout ran out; their partitions go to the others.
+   * The new membership is recorded without waiting: should that fail (leadership lost), a successor
+   * restores the removed members and removes them again at their session timeout.
+   */
   expire(): void {
     const now = this.o.now();
     for (const [id, group] of this.groups) {
-      group.expire(now);
+      if (group.expire(now).length === 0) continue;
       if (group.size === 0) this.groups.delete(id);
+      this.recordMembers(group).catch(() => {});
     }
   }
 
@@ -137,9 +152,13 @@ export class GroupCoordinator {
 
   private async write(groupId: string, offsets: PartitionOffset[]): Promise<void> {
     if (offsets.length === 0) return;
-    const commits = offsets.map((o) => ({ groupId, topic: o.topic, partition: o.partition, offset: o.offset }));
-    await this.o.append(commits);
-    this.applyCommits(commits);
+    const commits = offsets.map((o) => ({ kind: "offset" as const, groupId, topic: o.topic, partition: o.partition, offset: o.offset }));
+    await this.o.append(encodeOffsetBatch(commits));
+    this.apply(commits);
+  }
+
+  private recordMembers(group: ConsumerGroup): Promise<void> {
+    return this.o.append(encodeMembersBatch({ groupId: group.groupId, generation: group.generation, members: group.memberJoins() }));
   }
 
   private checkCommit(req: CommitOffsetsRequest): void {

@@ -28,6 +28,8 @@ export interface AdminRequestsOptions {
   controller: ControllerClient;
   /** The data replicas this broker hosts (their leaders and high watermarks are the freshest). */
   localReplicas: () => Iterable<LocalPartition>;
+  /** Brokers the cluster is known to have before any registers: the `--controllers` count. */
+  knownBrokers: number;
 }
 
 export class AdminRequests {
@@ -146,9 +148,16 @@ export class AdminRequests {
   }
 
   private async ensureOffsetsTopic(): Promise<void> {
-    const { metadata, controller } = this.options;
+    const { metadata, controller, knownBrokers } = this.options;
     if (metadata.image.topic(CONSUMER_OFFSETS_TOPIC)) return;
-    const replicationFactor = Math.max(1, Math.min(CONSUMER_OFFSETS_REPLICATION, metadata.image.unfencedBrokers().length));
+    // Like Kafka's offsets.topic.replication.factor: the offsets are as precious as the data, so the
+    // topic waits for enough live brokers rather than being created with fewer replicas while the
+    // cluster starts. A cluster of one or two brokers gets that many.
+    const replicationFactor = Math.min(CONSUMER_OFFSETS_REPLICATION, Math.max(knownBrokers, metadata.image.brokers().length));
+    const live = metadata.image.unfencedBrokers().length;
+    if (live < replicationFactor) {
+      throw new FlotillaError("NOT_COORDINATOR", `${CONSUMER_OFFSETS_TOPIC} needs ${replicationFactor} live brokers to be created and ${live} are up; retry`);
+    }
     try {
       const { appliedIndex } = await controller.call(
         { type: "createTopic", topic: CONSUMER_OFFSETS_TOPIC, partitions: CONSUMER_OFFSETS_PARTITIONS, replicationFactor, configs: {} },

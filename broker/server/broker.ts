@@ -216,7 +216,7 @@ export class Broker {
       logger,
       stopping,
     });
-    const admin = new AdminRequests({ brokerId, limits, metrics, logger, metadata, controller: controllerClient, localReplicas: () => replicas.data() });
+    const admin = new AdminRequests({ brokerId, limits, metrics, logger, metadata, controller: controllerClient, localReplicas: () => replicas.data(), knownBrokers: o.controllers.length });
     const mover = new ReassignmentMover({ brokerId, metadata, controller: controllerClient, logger, partitions: () => replicas.data(), throttle: learnerThrottle });
     this.metadata = metadata;
     this.replicas = replicas;

@@ -3,8 +3,8 @@
  * that partition's group subject (HostedReplicas subscribes it exactly while the replica leads).
  *
  * Taking over: the new leader confirms its leadership and catches up (ReadIndex), replays the
- * partition from its start to the high watermark into a fresh GroupCoordinator (offsets only;
- * members join again), and answers NOT_COORDINATOR (retriable) until then. Commits are appended to
+ * partition from its start to the high watermark into a fresh GroupCoordinator (offsets and
+ * members; members keep their ids and partitions), and answers NOT_COORDINATOR (retriable) until then. Commits are appended to
  * the partition with acks=all before they are answered. Losing leadership drops the coordinator:
  * its pending appends fail with NOT_LEADER, and its members find the next one.
  */
@@ -14,7 +14,7 @@ import { FlotillaError } from "../../protocol/errors.js";
 import { groupPartition } from "../../protocol/groups.js";
 import { iterateBatches } from "../../protocol/record-batch.js";
 import { decodeRequest, encodeErrorResponse, encodeResponse, type AnyRequest, type RequestLimits } from "../../protocol/requests.js";
-import { GroupCoordinator, HEARTBEAT_INTERVAL_MS, decodeOffsetBatch, encodeOffsetBatch, type OffsetCommit } from "../groups/index.js";
+import { GroupCoordinator, HEARTBEAT_INTERVAL_MS, decodeGroupBatch } from "../groups/index.js";
 import type { PartitionReplica } from "../partition/index.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { MetadataFollower } from "./metadata-follower.js";
@@ -106,11 +106,11 @@ export class GroupRequests {
     const limits = this.o.limits;
     switch (req.type) {
       case "joinGroup":
-        return encodeResponse("joinGroup", c.join(req.request), limits);
+        return encodeResponse("joinGroup", await c.join(req.request), limits);
       case "heartbeat":
         return encodeResponse("heartbeat", c.heartbeat(req.request), limits);
       case "leaveGroup":
-        c.leave(req.request);
+        await c.leave(req.request);
         return encodeResponse("leaveGroup", {}, limits);
       case "commitOffsets":
         await c.commit(req.request);
@@ -132,7 +132,7 @@ export class GroupRequests {
     const coordinator = new GroupCoordinator({
       now: Date.now,
       partitionsOf: (topic) => this.o.metadata.image.topic(topic)?.partitions.length,
-      append: (commits) => append(replica, commits),
+      append: async (batch) => void (await replica.produce({ batch, batchId: randomBytes(16), acks: "all" })),
       newMemberId: (clientId) => `${clientId}-${randomUUID()}`,
       takeoverGraceMs: TAKEOVER_GRACE_MS,
     });
@@ -144,17 +144,13 @@ export class GroupRequests {
         const batch = res.batches.subarray(span.at, span.at + span.size);
         offset = span.header.baseOffset + BigInt(span.header.lastOffsetDelta) + 1n;
         try {
-          coordinator.applyCommits(decodeOffsetBatch(batch));
+          coordinator.apply(decodeGroupBatch(batch));
         } catch (err) {
-          this.o.logger.warn({ err, partition: replica.partition, baseOffset: String(span.header.baseOffset) }, "skipping a batch of the offsets partition that is not offset commits");
+          this.o.logger.warn({ err, partition: replica.partition, baseOffset: String(span.header.baseOffset) }, "skipping a batch of the offsets partition that is not group records");
         }
       }
     }
     this.o.logger.info({ partition: replica.partition, replayedTo: String(offset) }, "group coordinator ready");
     return coordinator;
   }
-}
-
-async function append(replica: PartitionReplica, commits: OffsetCommit[]): Promise<void> {
-  await replica.produce({ batch: encodeOffsetBatch(commits), batchId: randomBytes(16), acks: "all" });
 }
