@@ -24,7 +24,7 @@ export {
 
 export { encodeConfChange, decodeConfChange } from "./conf-change.js";
 
-export { RAFT_WIRE_VERSION, RAFT_LIMITS, encodeRaftBatch, decodeRaftBatch } from "./raft-codec.js";
+export { RAFT_WIRE_VERSION, RAFT_WIRE_VERSION_SHARED, RAFT_LIMITS, encodeRaftBatch, decodeRaftBatch } from "./raft-codec.js";
 
 export {
   RECORD_BATCH_HEADER_SIZE,
@@ -39,6 +39,7 @@ export {
   validateProducedBatch,
   encodeRecordBatch,
   decodeRecords,
+  forEachRecord,
   type BatchHeader,
   type RecordHeader,
   type RecordInput,
@@ -62,6 +63,7 @@ export {
   SUBJECT_ROOT,
   MAX_TOPIC_LENGTH,
   MAX_CLUSTER_LENGTH,
+  MAX_RAFT_MULTICAST,
   subjects,
   clusterNameProblem,
   topicNameProblem,
@@ -88,6 +90,7 @@ export {
   encodeResponse,
   decodeResponse,
   encodeErrorResponse,
+  fetchResponseAround,
   type Acks,
   type ReadConsistency,
   type ProduceRequest,

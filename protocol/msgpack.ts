@@ -184,6 +184,12 @@ export class MsgpackReader {
   }
 
   /** True (and consumed) when the next value is nil. */
+  /** Whether the next value is binary data (nothing is consumed). */
+  isBin(): boolean {
+    const t = this.remaining > 0 ? this.bytes[this.pos] : 0;
+    return t >= 0xc4 && t <= 0xc6;
+  }
+
   nil(): boolean {
     if (this.remaining > 0 && this.bytes[this.pos] === 0xc0) {
       this.pos++;

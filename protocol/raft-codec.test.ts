@@ -158,7 +158,10 @@ const libraryEncoder = new Encoder({ useBigInt64: true });
 test("raft codec - malformed payloads give a DecodeError that says what was wrong", () => {
   const hb = [7, "g", 2, 1, 3, 0, 0, 4, false, 0, []];
   const cases: [unknown, RegExp][] = [
-    [[2, [hb]], /wire version 2/],
+    [[3, [hb]], /wire version 3/],
+    [[1, [[5, "g", 2, 1, 3, 0, 4, 4, false, 0, [[1, 5, 0, 0]]]]], /entry 0: data: expected binary data, found an integer/],
+    [[2, [[5, "g", 2, 1, 3, 0, 4, 4, false, 0, [[1, 5, 0, 0]]]]], /entry 0: data: a reference, but no data was written before it/],
+    [[2, [[5, "g", 2, 1, 3, 0, 4, 4, false, 0, [[1, 5, 0, new Uint8Array(1)]]], [5, "g", 3, 1, 3, 0, 4, 4, false, 0, [[1, 5, 0, 1]]]]], /message 1: entry 0: data reference: 1 is not in \[0, 0\]/],
     [[1, [[99, ...hb.slice(1)]]], /message 0: type: unknown message type 99/],
     [[1, [[7, "", ...hb.slice(2)]]], /message 0: group: empty/],
     [[1, [[7, "g", 0, ...hb.slice(3)]]], /message 0: to: node id 0/],
@@ -190,6 +193,28 @@ test("raft codec - malformed payloads give a DecodeError that says what was wron
   assert.throws(() => decodeRaftBatch(new Uint8Array([0x22])), /raft batch: envelope: expected an array, found an integer/);
 });
 
+test("raft codec - entry data shared by several messages is written once and decodes as one view", () => {
+  const data = randomBytes(prng(9), 20_000);
+  const other = randomBytes(prng(10), 300);
+  const app = (to: number, entries: Message["entries"]): Message => ({ ...emptyMessage(MessageType.App, "orders/3", 1, to, 7), index: 40, logTerm: 7, entries });
+  const messages = [
+    app(2, [{ term: 7, index: 41, type: EntryType.Normal, data }]),
+    app(3, [{ term: 7, index: 41, type: EntryType.Normal, data }]),
+    app(4, [
+      { term: 7, index: 41, type: EntryType.Normal, data },
+      { term: 7, index: 42, type: EntryType.Normal, data: other },
+    ]),
+  ];
+  const payload = encodeRaftBatch(messages);
+  assert.ok(payload.length < data.length + other.length + 200, `${payload.length} bytes: each data once`);
+  assert.equal(payload[1], 2, "version 2: the batch has back-references");
+  const decoded = decodeRaftBatch(payload);
+  assert.deepEqual(decoded, messages);
+  assert.equal(decoded[1].entries[0].data, decoded[0].entries[0].data);
+  assert.equal(decoded[2].entries[0].data, decoded[0].entries[0].data);
+  assert.equal(encodeRaftBatch(messages.slice(0, 1))[1], 1, "a batch without back-references stays version 1");
+});
+
 test("raft codec - lying array headers cannot make the decoder allocate (nested 4-billion-element arrays)", () => {
   // array32 headers each claiming 2^32-1 elements, nested 100,000 deep: a generic decoder that
   // allocates on the header runs out of memory; ours rejects the first header.
@@ -206,9 +231,11 @@ test("raft codec - lying array headers cannot make the decoder allocate (nested 
 test("raft codec - fuzz: random and damaged payloads only ever throw DecodeError; what decodes re-encodes", () => {
   const seed = 424242;
   const rand = prng(seed);
+  const shared = [{ term: 2, index: 1, type: EntryType.Normal, data: randomBytes(rand, 40) }];
   const valid = [
     encodeRaftBatch(everyType().map((m) => (m.type === MessageType.App ? { ...m, entries: m.entries.slice(0, 1) } : m))),
     encodeRaftBatch([emptyMessage(MessageType.Heartbeat, "g", 1, 2, 3)]),
+    encodeRaftBatch([2, 3, 4].map((to) => ({ ...emptyMessage(MessageType.App, "g", 1, to, 2), entries: shared }))),
   ];
   let decodedOk = 0;
   for (let i = 0; i < 20_000; i++) {

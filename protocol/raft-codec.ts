@@ -15,16 +15,22 @@ import {
  *
  * MessagePack, positional arrays (no field names on the wire), version first:
  *
- *   batch    [RAFT_WIRE_VERSION, [message, ...]]
+ *   batch    [version, [message, ...]]
  *   message  [type, group, to, from, term, logTerm, index, commit, reject, rejectHint, [entry, ...],
  *             context?, snapshot?]          (trailing optional fields are omitted when absent;
  *                                            context is nil when only the snapshot is present)
- *   entry    [term, index, type, data]
+ *   entry    [term, index, type, data]      data: bin, or (version 2) uint k = the same bytes as the
+ *                                            k-th entry data written as bin earlier in the batch
  *   snapshot [[index, term, confState], offset, total, data]
  *   confState [voters, votersOutgoing, learners, learnersNext, autoLeave]
  *
- * Copies. `encodeRaftBatch` copies each entry's data once, into the payload it returns (measured
- * first, so there is no growing buffer and no final slice); the payload is the caller's to keep.
+ * Shared data. One batch may carry messages for several brokers (a multicast batch: the leader's
+ * appends of the same entries to every follower, see CoalescingSender). An entry whose `data` is the
+ * same object as one written earlier in the batch is written as a back-reference, so the bytes cross
+ * the wire once. A batch with a back-reference is version 2; one without is version 1, as before.
+ *
+ * Copies. `encodeRaftBatch` copies each distinct entry data once, into the payload it returns
+ * (measured first, so there is no growing buffer and no final slice); the payload is the caller's to keep.
  * `decodeRaftBatch` copies nothing: every entry's `data`, `context` and snapshot chunk `data` is a
  * view into `buf`. The caller owns `buf` and must not reuse or modify it while any decoded message
  * (or any entry the Raft log kept from one) is alive. A kept view also keeps the whole payload in
@@ -38,7 +44,10 @@ import {
  * half-valid Message.
  */
 
+/** The version of a batch without back-references (every broker speaks it). */
 export const RAFT_WIRE_VERSION = 1;
+/** The version of a batch in which entries may refer to data written earlier in it. */
+export const RAFT_WIRE_VERSION_SHARED = 2;
 
 export const RAFT_LIMITS = {
   messagesPerBatch: 1 << 16,
@@ -62,12 +71,26 @@ export function encodeRaftBatch(messages: Message[]): Uint8Array {
     throw new RangeError(`encodeRaftBatch: ${messages.length} messages, at most ${RAFT_LIMITS.messagesPerBatch} per batch`);
   }
   for (const m of messages) checkEncodable(m);
+  const version = hasSharedData(messages) ? RAFT_WIRE_VERSION_SHARED : RAFT_WIRE_VERSION;
   return encodeMsgpack((w) => {
     w.array(2);
-    w.uint(RAFT_WIRE_VERSION, "version");
+    w.uint(version, "version");
     w.array(messages.length);
-    for (const m of messages) writeMessage(w, m);
+    const written = new Map<Uint8Array, number>();
+    for (const m of messages) writeMessage(w, m, written);
   });
+}
+
+/** Whether some entry data object occurs twice in the batch (it is then written once). */
+function hasSharedData(messages: Message[]): boolean {
+  const seen = new Set<Uint8Array>();
+  for (const m of messages) {
+    for (const e of m.entries) {
+      if (seen.has(e.data)) return true;
+      seen.add(e.data);
+    }
+  }
+  return false;
 }
 
 /** What the peer's decoder enforces beyond number ranges, checked here so a bad message fails at its sender. */
@@ -92,7 +115,8 @@ function checkEncodable(m: Message): void {
   if (s && s.offset + s.data.length > s.total) fail(`snapshot chunk [${s.offset}, ${s.offset + s.data.length}) runs past the total ${s.total}`);
 }
 
-function writeMessage(w: MsgpackWriter, m: Message): void {
+/** `written` maps each entry data already in the batch to its back-reference number. */
+function writeMessage(w: MsgpackWriter, m: Message, written: Map<Uint8Array, number>): void {
   const fields = m.snapshot ? MESSAGE_FIXED_FIELDS + 2 : m.context ? MESSAGE_FIXED_FIELDS + 1 : MESSAGE_FIXED_FIELDS;
   w.array(fields);
   w.uint(m.type, "type");
@@ -111,7 +135,12 @@ function writeMessage(w: MsgpackWriter, m: Message): void {
     w.uint(e.term, "entry term");
     w.uint(e.index, "entry index");
     w.uint(e.type, "entry type");
-    w.bin(e.data);
+    const ref = written.get(e.data);
+    if (ref !== undefined) w.uint(ref, "entry data reference");
+    else {
+      written.set(e.data, written.size);
+      w.bin(e.data);
+    }
   }
   if (fields > MESSAGE_FIXED_FIELDS) {
     if (m.context) w.bin(m.context);
@@ -147,12 +176,16 @@ export function decodeRaftBatch(buf: Uint8Array): Message[] {
   try {
     r.array("envelope", 2, 2);
     const version = r.uint("version");
-    if (version !== RAFT_WIRE_VERSION) throw new DecodeError(`wire version ${version}, this broker speaks ${RAFT_WIRE_VERSION}`);
+    if (version !== RAFT_WIRE_VERSION && version !== RAFT_WIRE_VERSION_SHARED) {
+      throw new DecodeError(`wire version ${version}, this broker speaks ${RAFT_WIRE_VERSION} and ${RAFT_WIRE_VERSION_SHARED}`);
+    }
     const count = r.array("messages", 0, RAFT_LIMITS.messagesPerBatch);
     const out: Message[] = new Array(count);
+    // Entry data written as bin so far, which a version 2 batch's later entries may refer to.
+    const written: Uint8Array[] | undefined = version === RAFT_WIRE_VERSION_SHARED ? [] : undefined;
     for (let i = 0; i < count; i++) {
       where = `raft batch: message ${i}`;
-      out[i] = readMessage(r);
+      out[i] = readMessage(r, written);
     }
     where = "raft batch";
     r.end();
@@ -173,7 +206,7 @@ function nodeId(r: MsgpackReader, field: string): number {
   return id;
 }
 
-function readMessage(r: MsgpackReader): Message {
+function readMessage(r: MsgpackReader, written: Uint8Array[] | undefined): Message {
   const fields = r.array("message", MESSAGE_FIXED_FIELDS, MESSAGE_FIXED_FIELDS + 2);
   const type = r.uint("type");
   if (!MESSAGE_TYPES.has(type)) throw new DecodeError(`type: unknown message type ${type}`);
@@ -200,7 +233,7 @@ function readMessage(r: MsgpackReader): Message {
   for (let j = 0; j < entryCount; j++) {
     let e: Entry;
     try {
-      e = readEntry(r);
+      e = readEntry(r, written);
     } catch (err) {
       throw wrap(err, `entry ${j}`);
     }
@@ -217,13 +250,24 @@ function readMessage(r: MsgpackReader): Message {
   return m;
 }
 
-function readEntry(r: MsgpackReader): Entry {
+function readEntry(r: MsgpackReader, written: Uint8Array[] | undefined): Entry {
   r.array("entry", 4, 4);
   const term = r.uint("term");
   const index = r.uint("index");
   const type = r.uint("type");
   if (!ENTRY_TYPES.has(type)) throw new DecodeError(`type: unknown entry type ${type}`);
-  return { term, index, type: type as EntryType, data: r.bin("data", RAFT_LIMITS.dataBytes) };
+  return { term, index, type: type as EntryType, data: readEntryData(r, written) };
+}
+
+/** Bin data, or in a version 2 batch a reference to data written earlier in it. */
+function readEntryData(r: MsgpackReader, written: Uint8Array[] | undefined): Uint8Array {
+  if (written === undefined || r.isBin()) {
+    const data = r.bin("data", RAFT_LIMITS.dataBytes);
+    written?.push(data);
+    return data;
+  }
+  if (written.length === 0) throw new DecodeError("data: a reference, but no data was written before it");
+  return written[r.uint("data reference", written.length - 1)];
 }
 
 function readSnapshotChunk(r: MsgpackReader): SnapshotChunk {

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  MAX_RAFT_MULTICAST,
   brokerOnlySubjects,
   clientPublishSubjects,
   clusterNameProblem,
@@ -23,6 +24,36 @@ test("subjects - every subject starts with flotilla.<cluster>.", () => {
   assert.equal(subjects.faultControl("prod", 2), "flotilla.prod.faults.2");
   assert.deepEqual(clientPublishSubjects("prod"), ["flotilla.prod.p.>", "flotilla.prod.metadata", "flotilla.prod.admin", "flotilla.prod.group.>"]);
   assert.deepEqual(brokerOnlySubjects("prod"), ["flotilla.prod.raft.>", "flotilla.prod.controller", "flotilla.prod.faults.>"]);
+});
+
+/** NATS subject matching: `*` matches one token, a final `>` one or more. */
+function natsMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+test("subjects - a multicast Raft subject reaches each broker it names through exactly one of its subscriptions, and no other broker", () => {
+  assert.equal(subjects.raftMulticast("prod", [2, 3]), "flotilla.prod.raft.m.2.3");
+  const brokers = [1, 2, 3, 4, 5, 6];
+  const sets = [[2, 3], [1, 5, 6], [1, 2, 3, 4], [3, 6]];
+  for (const ids of sets) {
+    const subject = subjects.raftMulticast("prod", ids);
+    assert.ok(natsMatches(brokerOnlySubjects("prod")[0], subject), "broker-only, under raft.>");
+    for (const b of brokers) {
+      const matching = subjects.raftMulticastInterest("prod", b).filter((pattern) => natsMatches(pattern, subject));
+      assert.equal(matching.length, ids.includes(b) ? 1 : 0, `${subject} for broker ${b}: ${matching.join(", ")}`);
+    }
+  }
+  assert.ok(subjects.raftMulticastInterest("prod", 2).every((pattern) => !natsMatches(pattern, subjects.raft("prod", 2))));
+  assert.throws(() => subjects.raftMulticast("prod", [2]), RangeError);
+  assert.throws(() => subjects.raftMulticast("prod", [3, 2]), RangeError);
+  assert.throws(() => subjects.raftMulticast("prod", [2, 2]), RangeError);
+  assert.throws(() => subjects.raftMulticast("prod", Array.from({ length: MAX_RAFT_MULTICAST + 1 }, (_, i) => i + 1)), RangeError);
 });
 
 test("subjects - a topic with dots stays one token and maps back one-to-one", () => {

@@ -5,6 +5,9 @@ import { FlotillaError } from "./errors.js";
  * The one place NATS subjects are built. Everything lives under `flotilla.<cluster>.`:
  *
  *   raft.<brokerId>                     Raft traffic to one broker, all groups coalesced (broker-only)
+ *   raft.m.<id>.<id>[.<id>…]            Raft traffic for several brokers in one publish, ids ascending
+ *                                       (a leader's appends of the same entries to its followers;
+ *                                       each broker takes the messages addressed to it) (broker-only)
  *   p.<topic>.<partition>.produce       produce to a partition; only its leader subscribes (queue group)
  *   p.<topic>.<partition>.fetch         fetch from a partition; same
  *   p.<topic>.<partition>.fetch.<id>    fetch served by the partition's replica on broker <id>, leader
@@ -36,6 +39,8 @@ const CLUSTER_NAME = /^[a-zA-Z0-9_-]+$/;
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/;
 const TOPIC_TOKEN = /^[a-zA-Z0-9~_-]+$/;
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
+/** The most brokers one multicast Raft subject names (a replication factor of 5 has 4 followers). */
+export const MAX_RAFT_MULTICAST = 4;
 
 /** What is wrong with a cluster name, or undefined when it is fine. */
 export function clusterNameProblem(name: string): string | undefined {
@@ -101,6 +106,32 @@ export const subjects = {
   raft(cluster: string, brokerId: number): string {
     checkBrokerId(brokerId);
     return `${root(cluster)}.raft.${brokerId}`;
+  },
+  /** Raft messages for 2 to MAX_RAFT_MULTICAST brokers at once; `brokerIds` distinct and ascending. */
+  raftMulticast(cluster: string, brokerIds: readonly number[]): string {
+    if (brokerIds.length < 2 || brokerIds.length > MAX_RAFT_MULTICAST) {
+      throw new RangeError(`a multicast Raft subject names 2 to ${MAX_RAFT_MULTICAST} brokers, not ${brokerIds.length}`);
+    }
+    brokerIds.forEach((id, i) => {
+      checkBrokerId(id);
+      if (i > 0 && id <= brokerIds[i - 1]) throw new RangeError(`multicast broker ids must ascend: ${brokerIds.join(",")}`);
+    });
+    return `${root(cluster)}.raft.m.${brokerIds.join(".")}`;
+  },
+  /**
+   * What broker `brokerId` subscribes to for the multicast subjects that name it: one wildcard per
+   * size and position, so each such subject matches exactly one of them (ids are distinct).
+   */
+  raftMulticastInterest(cluster: string, brokerId: number): string[] {
+    checkBrokerId(brokerId);
+    const out: string[] = [];
+    for (let size = 2; size <= MAX_RAFT_MULTICAST; size++) {
+      for (let at = 0; at < size; at++) {
+        const tokens = Array.from({ length: size }, (_, i) => (i === at ? String(brokerId) : "*"));
+        out.push(`${root(cluster)}.raft.m.${tokens.join(".")}`);
+      }
+    }
+    return out;
   },
   partition(cluster: string, topic: string, partition: number, op: PartitionOp): string {
     checkPartition(partition);

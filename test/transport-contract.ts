@@ -91,6 +91,26 @@ export function describeTransportContract(target: TransportTarget): void {
         assert.equal(t2.stats().batchesReceived, 1);
       }));
 
+    it("sends an append of the same entries to several brokers as one publish; each takes only its own message", () =>
+      withHarness(target, MIB, async (h) => {
+        const [t1, t2, t3, t4] = await Promise.all([h.connect(1), h.connect(2), h.connect(3), h.connect(4)]);
+        const [at2, at3, at4] = [t2, t3, t4].map((t) => new Collector(t));
+        const shared = append(1, 2, 9, 200 * 1024).entries;
+        for (const to of [2, 3]) t1.send(to, { ...append(1, to, 9, 0), entries: shared, commit: to });
+        t1.send(4, heartbeat(1, 4, 4));
+        await t1.flush();
+        const [got2, got3] = await Promise.all([at2.waitForMessages(1), at3.waitForMessages(1)]);
+        await at4.waitForMessages(1);
+        await settle(20);
+        assert.deepEqual([got2.map((m) => [m.to, m.commit]), got3.map((m) => [m.to, m.commit])], [[[2, 2]], [[3, 3]]]);
+        assert.ok([...got2, ...got3].every((m) => m.entries[0].data.length === 200 * 1024 && m.entries[0].data[1000] === 9));
+        assert.deepEqual(plain(at4.messages), plain([heartbeat(1, 4, 4)]), "a broker the multicast is not for hears nothing of it");
+        const sent = t1.stats();
+        assert.equal(sent.batchesSent, 2, "one multicast publish, one heartbeat");
+        assert.ok(sent.bytesSent < 201 * 1024, `${sent.bytesSent} bytes: the entries once`);
+        assert.equal(t2.stats().messagesReceived, 1);
+      }));
+
     it("splits a flush that exceeds the max payload into batches that fit, keeping order", () =>
       withHarness(target, 64 * 1024, async (h) => {
         const [t1, t2] = await Promise.all([h.connect(1), h.connect(2)]);

@@ -2,6 +2,9 @@
  * The receiving half shared by every transport: decodes one wire batch and hands its messages to
  * the handler. This is where untrusted bytes enter the broker, so nothing that arrives may throw
  * out of here: a payload that does not decode is counted, logged (throttled) and dropped.
+ *
+ * A multicast batch (see CoalescingSender) also holds messages for the other brokers it was sent
+ * to; only those addressed to this broker are handed on.
  */
 import type { Logger } from "pino";
 import { DecodeError } from "../../protocol/decode-error.js";
@@ -15,6 +18,7 @@ export class BatchReceiver {
   private readonly garbage: ThrottledWarning;
 
   constructor(
+    private readonly localId: BrokerId,
     private readonly stats: TransportStats,
     private readonly logger: Logger,
   ) {
@@ -36,7 +40,7 @@ export class BatchReceiver {
     }
     let messages: Message[];
     try {
-      messages = decodeRaftBatch(payload);
+      messages = decodeRaftBatch(payload).filter((m) => m.to === this.localId);
     } catch (e) {
       this.stats.decodeFailures++;
       if (e instanceof DecodeError) this.garbage.warn({ from, bytes: payload.length, reason: e.message });
@@ -44,7 +48,7 @@ export class BatchReceiver {
       return;
     }
     this.stats.messagesReceived += messages.length;
-    if (!this.handler) return;
+    if (!this.handler || messages.length === 0) return;
     try {
       this.handler(from, messages);
     } catch (e) {

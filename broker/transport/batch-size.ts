@@ -70,3 +70,16 @@ export function encodedMessageSize(m: Message): number {
  * `BATCH_ENVELOPE_MAX` bounds it for any count a batch may hold.
  */
 export const BATCH_ENVELOPE_MAX = 1 + 9 + 5;
+
+/** Most bytes the codec writes for a back-reference to entry data written earlier in the batch. */
+const DATA_REFERENCE_MAX = 5;
+
+/**
+ * Bytes `m` takes less than `encodedMessageSize(m)` in a batch that already holds the data objects
+ * in `written`: the codec writes each of those as a back-reference instead of the bytes.
+ */
+export function sharedEntrySavings(m: Message, written: ReadonlySet<Uint8Array>): number {
+  let saved = 0;
+  for (const e of m.entries) if (written.has(e.data)) saved += binSize(e.data.length) - DATA_REFERENCE_MAX;
+  return saved;
+}

@@ -3,10 +3,12 @@
  * `InProcessNetwork` hub. Semantics match the NATS transport: messages are coalesced per
  * destination and flush, encoded with the Raft codec (so the embedded mode exercises the same
  * bytes as production), limited to the same payload size, and delivered asynchronously, in order
- * per pair of brokers. A batch for a broker that is not connected is lost, as on NATS.
+ * per pair of brokers. A batch for a broker that is not connected is lost, as on NATS. A multicast
+ * batch is one payload handed to each of its brokers, as NATS fans it out.
  */
 import type { Logger } from "pino";
 import type { Message } from "../../protocol/raft.js";
+import { MAX_RAFT_MULTICAST } from "../../protocol/subjects.js";
 import { BatchReceiver } from "./batch-receiver.js";
 import { CoalescingSender } from "./coalescing-sender.js";
 import { checkBrokerId, emptyStats, type BrokerId, type RaftMessagesHandler, type Transport, type TransportStats } from "./transport.js";
@@ -75,11 +77,14 @@ export class InProcessTransport implements Transport {
     this.sender = new CoalescingSender({
       maxBatchBytes: this.maxBatchBytes,
       inlineFlushBytes: network.inlineFlushBytes,
-      publish: (to, payload) => network.deliver(localId, to, payload),
+      maxMulticast: MAX_RAFT_MULTICAST,
+      publish: (to, payload) => {
+        for (const id of to) network.deliver(localId, id, payload);
+      },
       stats: this.counters,
       logger,
     });
-    this.receiver = new BatchReceiver(this.counters, logger);
+    this.receiver = new BatchReceiver(localId, this.counters, logger);
   }
 
   send(to: BrokerId, message: Message): void {

@@ -3,7 +3,9 @@
  * `nats` for broker traffic.
  *
  * Broker N subscribes to `flotilla.<cluster>.raft.N` (protocol/subjects.ts); a batch for N is one
- * fire-and-forget publish there, its sender's id in a header. Core NATS may drop messages (a slow
+ * fire-and-forget publish there, its sender's id in a header. N also subscribes to the multicast
+ * subjects that name it (`raft.m.…`): a batch for several brokers is ONE publish, and NATS, not this
+ * broker, writes it to each of them. Core NATS may drop messages (a slow
  * consumer, a reconnect), which Raft tolerates. Batches never exceed the max payload the server
  * advertised when we connected, less room for that header.
  *
@@ -15,7 +17,7 @@ import type { Logger } from "pino";
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type NatsError, type Subscription } from "nats";
 import type { Message } from "../../protocol/raft.js";
 import { NATS_HEADER_ALLOWANCE_BYTES } from "../../protocol/requests.js";
-import { subjects } from "../../protocol/subjects.js";
+import { MAX_RAFT_MULTICAST, subjects } from "../../protocol/subjects.js";
 import { BatchReceiver } from "./batch-receiver.js";
 import { CoalescingSender } from "./coalescing-sender.js";
 import { DEFAULT_INLINE_FLUSH_BYTES } from "./in-process-transport.js";
@@ -52,9 +54,9 @@ export class NatsTransport implements Transport {
   private readonly counters = emptyStats();
   private readonly sender: CoalescingSender;
   private readonly receiver: BatchReceiver;
-  private readonly subscription: Subscription;
-  /** Subjects by destination, built once: the hot path should not rebuild strings per flush. */
-  private readonly subjectCache = new Map<BrokerId, string>();
+  private readonly subscriptions: Subscription[];
+  /** Subjects by destination(s), built once: the hot path should not rebuild strings per flush. */
+  private readonly subjectCache = new Map<string, string>();
   /** One header block for every publish: nats.js encodes it at publish time and keeps no reference. */
   private readonly fromHeader: MsgHdrs;
   private closed = false;
@@ -74,14 +76,14 @@ export class NatsTransport implements Transport {
     this.sender = new CoalescingSender({
       maxBatchBytes: this.maxBatchBytes,
       inlineFlushBytes: options.inlineFlushBytes ?? DEFAULT_INLINE_FLUSH_BYTES,
+      maxMulticast: MAX_RAFT_MULTICAST,
       publish: (to, payload) => this.connection.publish(this.subjectOf(to), payload, { headers: this.fromHeader }),
       stats: this.counters,
       logger: this.logger,
     });
-    this.receiver = new BatchReceiver(this.counters, this.logger);
-    this.subscription = this.connection.subscribe(subjects.raft(options.cluster, options.localId), {
-      callback: (err, msg) => this.onNatsMessage(err, msg),
-    });
+    this.receiver = new BatchReceiver(options.localId, this.counters, this.logger);
+    const own = [subjects.raft(options.cluster, options.localId), ...subjects.raftMulticastInterest(options.cluster, options.localId)];
+    this.subscriptions = own.map((subject) => this.connection.subscribe(subject, { callback: (err, msg) => this.onNatsMessage(err, msg) }));
   }
 
   send(to: BrokerId, message: Message): void {
@@ -111,18 +113,19 @@ export class NatsTransport implements Transport {
     this.closed = true;
     if (this.connection.isClosed()) return;
     if (this.ownsConnection) await this.connection.drain().catch(() => this.connection.close());
-    else this.subscription.unsubscribe();
+    else for (const s of this.subscriptions) s.unsubscribe();
   }
 
   stats(): TransportStats {
     return { ...this.counters };
   }
 
-  private subjectOf(to: BrokerId): string {
-    let subject = this.subjectCache.get(to);
+  private subjectOf(to: readonly BrokerId[]): string {
+    const key = to.join(".");
+    let subject = this.subjectCache.get(key);
     if (subject === undefined) {
-      subject = subjects.raft(this.cluster, to);
-      this.subjectCache.set(to, subject);
+      subject = to.length === 1 ? subjects.raft(this.cluster, to[0]) : subjects.raftMulticast(this.cluster, to);
+      this.subjectCache.set(key, subject);
     }
     return subject;
   }

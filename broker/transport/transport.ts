@@ -4,7 +4,8 @@
  * A `Transport` carries Raft messages of every group hosted on this broker to the broker hosting
  * the other replica. Delivery is best effort, as Raft expects: a message may be lost (a full
  * buffer, a disconnect, a fault injected by a test), and the Raft core retries by itself. Messages
- * to one destination are delivered in the order they were sent unless a fault reorders them.
+ * of one group to one destination are delivered in the order they were sent unless a fault
+ * reorders them (messages of different groups may overtake each other).
  *
  * Coalescing is the point of the layer: everything queued for one destination within one flush
  * (the current microtask, or sooner once the queue passes a size threshold) goes out as ONE wire
