@@ -8,13 +8,14 @@
  * broker that exits without the nemesis killing it is recorded in `crashes`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
 import { subjects } from "../../protocol/subjects.js";
 import { decodeFaultReply, encodeFaultMessage, type FaultCommand } from "../../broker/server/fault-control-messages.js";
 import { CLI_PATH, EXIT_WITH_PARENT_ENV } from "../../ops/dev.js";
 import { setup, type NatsServer } from "../../ops/nats-server.js";
+import { unexpectedExit } from "./broker-exit.js";
 
 const FAULT_REPLY_TIMEOUT_MS = 5000;
 
@@ -70,14 +71,15 @@ export class ChaosCluster {
     if (this.isRunning(id)) throw new Error(`broker ${id} is already running`);
     const log = join(this.dir, `broker-${id}.log`);
     const fd = openSync(log, "a");
+    const logStart = fstatSync(fd).size;
     const args = [CLI_PATH, "broker", "--id", String(id), "--dir", join(this.dir, `broker-${id}`), "--controllers", this.controllers.join(","), "--nats", this.nats.url, "--cluster", this.cluster, "--fault-control"];
     const child = spawn(process.execPath, args, { stdio: ["pipe", fd, fd], env: { ...process.env, [EXIT_WITH_PARENT_ENV]: "1", FLOTILLA_LOG_LEVEL: this.logLevel } });
     closeSync(fd);
     const p: BrokerProcess = { child, stopping: undefined, paused: false, exited: Promise.resolve() };
     p.exited = new Promise((resolve) =>
       child.once("exit", (code, signal) => {
-        if (p.stopping === "term" && code !== 0) this.crashes.push(`broker ${id} did not stop cleanly after SIGTERM (${signal ?? `code ${code}`}); see ${log}`);
-        else if (p.stopping === undefined && !this.stopping) this.crashes.push(`broker ${id} exited by itself (${signal ?? `code ${code}`}); see ${log}`);
+        const what = unexpectedExit({ stopping: p.stopping, code, signal, loggedBytes: statSync(log).size - logStart }, this.stopping);
+        if (what) this.crashes.push(`broker ${id} ${what}; see ${log}`);
         resolve();
       }),
     );
