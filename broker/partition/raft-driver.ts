@@ -7,7 +7,8 @@
  *    conflicting suffix is dropped and its waiting produces rejected first) and then, with a
  *    term/vote change, to RaftLogStorage (broker/log: SegmentLog append and LMDB hard state, both
  *    asynchronous, group-fsynced);
- * 3. has the replica apply `committedEntries` (`onCommitted`; they are already durable here): a data
+ * 3. has the replica apply `committedEntries` (`onCommitted`; durable on a majority, not always here
+ *    yet: the replica's Raft config sets applyBeforePersist, see PartitionReplica.writeCheckpoint): a data
  *    entry moves the high watermark to its end offset, a ConfChange goes through `applyConfChange`;
  *    calls `advanceAppend`; answers ReadStates once applied (`afterApply`);
  * 4. when both writes of this Ready are durable, and those of every Ready before it (one promise
@@ -124,7 +125,7 @@ export class RaftDriver {
     if (work.entries.length > 0 || work.hardState) writes.push(this.storage.persist(work));
     if (rd.softState) this.handler.onSoftState(rd.softState.role, rd.softState.leader);
 
-    // 3. Apply what is committed (already durable here).
+    // 3. Apply what is committed (durable on a majority; this node's own write may still be under way).
     if (rd.committedEntries.length > 0) this.handler.onCommitted(rd.committedEntries);
     this.node.advanceAppend(rd);
     this.handler.afterApply(rd.readStates);
