@@ -138,7 +138,8 @@ export class FlotillaSystem implements BenchSystem {
   async read(partition: number, onValues: (values: Uint8Array[]) => void, until: AbortSignal): Promise<void> {
     let offset = 0n;
     while (!until.aborted) {
-      const { records } = await this.reader.fetch({ topic: this.topic, partition, offset, maxBytes: 1 << 20, maxWaitMs: 100 });
+      // As much as one message holds: the client caps maxBytes at the server's max payload.
+      const { records } = await this.reader.fetch({ topic: this.topic, partition, offset, maxBytes: 64 << 20, maxWaitMs: 100 });
       if (records.length === 0) continue;
       offset = records[records.length - 1].offset + 1n;
       onValues(records.map((r) => r.value ?? new Uint8Array(0)));

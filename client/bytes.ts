@@ -18,15 +18,11 @@ export function toRecordHeaders(h: MessageHeaders | undefined): RecordHeader[] {
   return out;
 }
 
-/** A copy as a Buffer (decoded keys and values are views into a response we do not keep). */
-export function copyOut(b: Uint8Array | null): Buffer | null {
-  return b === null ? null : Buffer.from(b);
-}
-
-export function fromRecordHeaders(headers: RecordHeader[]): RecordHeaders {
+/** Headers as the API gives them; values are the Buffer views `recordsFrom` reads. */
+export function fromRecordHeaders(headers: readonly RecordHeader[]): RecordHeaders {
   const out: RecordHeaders = {};
   for (const { key, value } of headers) {
-    const v = copyOut(value);
+    const v = value as Buffer | null;
     if (!Object.hasOwn(out, key)) out[key] = v;
     else {
       const prev = out[key];

@@ -4,10 +4,10 @@
  * client side, and records before the requested offset (a batch may start earlier) are dropped.
  */
 import { FlotillaError } from "../protocol/errors.js";
-import { decodeRecords, iterateBatches } from "../protocol/record-batch.js";
+import { forEachRecord, iterateBatches } from "../protocol/record-batch.js";
 import { MESSAGE_OVERHEAD_BYTES } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
-import { copyOut, fromRecordHeaders } from "./bytes.js";
+import { fromRecordHeaders } from "./bytes.js";
 import type { ClientContext } from "./context.js";
 import { MetadataCache } from "./metadata.js";
 import type { ReplicaChoice } from "./replica-choice.js";
@@ -44,15 +44,21 @@ export function checkFetchOptions(o: FetchOptions): { offset: bigint; maxBytes: 
   return { offset, maxBytes, maxWaitMs, minBytes };
 }
 
-/** The records in `batches` at or after `from`, keys/values/headers copied out of the response. */
+/**
+ * The records in `batches` at or after `from`. Keys, values and header values are Buffer views into
+ * the response, not copies (as KafkaJS hands them out): nothing reuses a response's memory, and
+ * copying every record cost more than decoding it. A record kept keeps its whole response alive.
+ */
 export function recordsFrom(batches: Uint8Array, from: bigint): FetchedRecord[] {
+  const bytes = Buffer.from(batches.buffer, batches.byteOffset, batches.length);
   const out: FetchedRecord[] = [];
-  for (const span of iterateBatches(batches)) {
+  for (const span of iterateBatches(bytes)) {
     if (span.header.baseOffset + BigInt(span.header.lastOffsetDelta) < from) continue;
-    for (const r of decodeRecords(batches.subarray(span.at, span.at + span.size))) {
-      if (r.offset < from) continue;
-      out.push({ offset: r.offset, key: copyOut(r.key), value: copyOut(r.value), headers: fromRecordHeaders(r.headers), timestamp: Number(r.timestamp) });
-    }
+    forEachRecord(bytes.subarray(span.at, span.at + span.size), (r) => {
+      if (r.offset < from) return;
+      // Views into a Buffer are Buffers.
+      out.push({ offset: r.offset, key: r.key as Buffer | null, value: r.value as Buffer | null, headers: fromRecordHeaders(r.headers), timestamp: Number(r.timestamp) });
+    });
   }
   return out;
 }

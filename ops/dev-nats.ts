@@ -9,10 +9,10 @@
  * Prints one JSON line `{"url", "pid"}` once nats-server accepts connections.
  */
 import { pino } from "pino";
-import { startNatsServer } from "./nats-server.js";
+import { MAX_PAYLOAD_CONFIG, startNatsServer } from "./nats-server.js";
 
 async function main(): Promise<void> {
-  const server = await startNatsServer({ logger: pino({ level: "warn" }, pino.destination(2)) });
+  const server = await startNatsServer({ config: `${MAX_PAYLOAD_CONFIG}\n`, logger: pino({ level: "warn" }, pino.destination(2)) });
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

@@ -499,21 +499,31 @@ class Reader {
 
   /** Zigzag varint, at most 5 bytes, result must fit an int32 (as Kafka's ByteUtils.readVarint). */
   varint(field: string): number {
+    // Hot: two or three per record. No method call or power per byte.
     let u = 0;
+    let scale = 1;
     for (let i = 0; i < 5; i++) {
-      const b = this.byte();
-      u += (b & 0x7f) * 2 ** (7 * i);
-      if ((b & 0x80) === 0) {
+      if (this.pos >= this.end) this.fail("truncated");
+      const b = this.bytes[this.pos++];
+      u += (b & 0x7f) * scale;
+      if (b < 0x80) {
         const n = u % 2 === 0 ? u / 2 : -(u + 1) / 2;
         if (n < INT32_MIN || n > INT32_MAX) this.fail(`${field} varint ${n} does not fit an int32`);
         return n;
       }
+      scale *= 128;
     }
     return this.fail(`${field} varint longer than 5 bytes`);
   }
 
   /** Zigzag varlong, at most 10 bytes, result must fit an int64. */
   varlong(field: string): bigint {
+    // A one-byte varlong (a timestamp delta within ±63 ms) comes from a table: no BigInt made.
+    const first = this.pos < this.end ? this.bytes[this.pos] : 0x80;
+    if (first < 0x80) {
+      this.pos++;
+      return ONE_BYTE_VARLONGS[first];
+    }
     let u = 0n;
     for (let i = 0; i < 10; i++) {
       const b = this.byte();
@@ -538,6 +548,10 @@ class Reader {
   }
 }
 
+/** The zigzag varlongs of one byte, 0x00..0x7f, decoded. */
+const ONE_BYTE_VARLONGS: readonly bigint[] = Array.from({ length: 0x80 }, (_, b) => BigInt((b >>> 1) ^ -(b & 1)));
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 function decodeUtf8(r: Reader, b: Uint8Array): string {
@@ -549,13 +563,16 @@ function decodeUtf8(r: Reader, b: Uint8Array): string {
 }
 
 /**
- * Decodes the records of the batch at the start of `batch`. Checks the header, the CRC, that the
- * batch is uncompressed, and every length against the record it sits in; the records must fill the
- * batch exactly. Keys, values and header values are views into `batch`.
+ * Reads the records of the batch at the start of `batch`, handing each to `visit` in order. Checks
+ * the header, the CRC, that the batch is uncompressed, and every length against the record it
+ * sits in; the records must fill the batch exactly. `visit` gets one object, refilled for every
+ * record (take what you keep, do not keep it): reading makes no object per record beyond key,
+ * value and header views, a headers array when there are headers, and an offset.
+ * Keys, values and header values are views into `batch` (Buffers when `batch` is one).
  * Offsets are baseOffset + offsetDelta; timestamps are baseTimestamp + timestampDelta, or the
  * batch's maxTimestamp for every record when the batch uses LogAppendTime.
  */
-export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
+export function forEachRecord(batch: Uint8Array, visit: (record: Readonly<DecodedRecord>) => void): void {
   const h = readBatchHeader(batch, 0);
   if (computeCrc(batch, 0, h.size) !== h.crc) throw new DecodeError("record batch: CRC mismatch");
   const codec = h.attributes & BatchAttributes.CompressionMask;
@@ -565,9 +582,11 @@ export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
     throw new DecodeError(`record batch: ${h.recordCount} records cannot fit in ${bodyBytes} bytes`);
   }
   const logAppendTime = (h.attributes & BatchAttributes.LogAppendTime) !== 0;
+  // Offsets below 2^53 (all of ours) are one BigInt per record, not two.
+  const safeBase = h.baseOffset <= BigInt(Number.MAX_SAFE_INTEGER - INT32_MAX) ? Number(h.baseOffset) : undefined;
   let index = 0;
   const r: Reader = new Reader(batch, RECORD_BATCH_HEADER_SIZE, h.size, () => `record batch: record ${index}`);
-  const out: DecodedRecord[] = new Array(h.recordCount);
+  const record: DecodedRecord = { offset: 0n, timestamp: 0n, key: null, value: null, headers: [] };
   for (; index < h.recordCount; index++) {
     const length = r.varint("length");
     if (length < 0 || length > h.size - r.pos) r.fail(`length ${length} runs past the batch`);
@@ -578,12 +597,12 @@ export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
     const timestampDelta = r.varlong("timestampDelta");
     const offsetDelta = r.varint("offsetDelta");
     if (offsetDelta < 0) r.fail(`negative offsetDelta ${offsetDelta}`);
-    const key = r.nullableBytes("key");
-    const value = r.nullableBytes("value");
+    record.key = r.nullableBytes("key");
+    record.value = r.nullableBytes("value");
     const headerCount = r.varint("headerCount");
     // Each header takes at least 2 bytes, so this bounds the loop by the record's size.
     if (headerCount < 0 || headerCount > (recordEnd - r.pos) / 2) r.fail(`headerCount ${headerCount} does not fit the record`);
-    const headers: RecordHeader[] = new Array(headerCount);
+    const headers: RecordHeader[] = headerCount === 0 ? (NO_HEADERS as RecordHeader[]) : new Array(headerCount);
     for (let i = 0; i < headerCount; i++) {
       const hk = r.nullableBytes("header key");
       if (hk === null) r.fail("null header key");
@@ -591,14 +610,17 @@ export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
     }
     if (r.pos !== recordEnd) r.fail(`${recordEnd - r.pos} bytes left over inside the record`);
     r.end = batchEnd;
-    out[index] = {
-      offset: h.baseOffset + BigInt(offsetDelta),
-      timestamp: logAppendTime ? h.maxTimestamp : h.baseTimestamp + timestampDelta,
-      key,
-      value,
-      headers,
-    };
+    record.offset = safeBase === undefined ? h.baseOffset + BigInt(offsetDelta) : BigInt(safeBase + offsetDelta);
+    record.timestamp = logAppendTime ? h.maxTimestamp : timestampDelta === 0n ? h.baseTimestamp : h.baseTimestamp + timestampDelta;
+    record.headers = headers;
+    visit(record);
   }
   if (r.pos !== h.size) throw new DecodeError(`record batch: ${h.size - r.pos} bytes after the last record`);
+}
+
+/** The records of the batch at the start of `batch` (see `forEachRecord`), each an object of its own. */
+export function decodeRecords(batch: Uint8Array): DecodedRecord[] {
+  const out: DecodedRecord[] = [];
+  forEachRecord(batch, (r) => out.push({ ...r, headers: r.headers.length === 0 ? [] : r.headers }));
   return out;
 }

@@ -13,6 +13,7 @@ import {
   encodeErrorResponse,
   encodeRequest,
   encodeResponse,
+  fetchResponseAround,
   requestLimits,
   type FetchRequest,
   type PartitionMetadata,
@@ -400,6 +401,26 @@ test("requests - MESSAGE_OVERHEAD_BYTES bounds what a produce request and a fetc
     const res = encodeResponse("fetch", { highWatermark: 2n ** 63n - 1n, logStartOffset: 2n ** 63n - 1n, batches: batch }, limits);
     assert.ok(res.length - size <= MESSAGE_OVERHEAD_BYTES.fetchResponse, `fetch, ${size} bytes`);
   }
+});
+
+test("requests - fetchResponseAround: batches already in place get a header that decodes as encodeResponse's, with no copy", () => {
+  const headroom = MESSAGE_OVERHEAD_BYTES.fetchResponse;
+  for (const size of [0, 61, 255, 256, 65_536, 70_001]) {
+    const batches = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+    const buffer = new Uint8Array(headroom + size);
+    buffer.set(batches, headroom);
+    const offsets = { highWatermark: 2n ** 63n - 1n, logStartOffset: 5n };
+    const message = fetchResponseAround(buffer, offsets);
+    assert.equal(message.buffer, buffer.buffer, "a view of the buffer");
+    assert.deepEqual(decodeResponse("fetch", message), decodeResponse("fetch", encodeResponse("fetch", { ...offsets, batches })));
+    assert.deepEqual(msgpackDecode(message, { useBigInt64: true }), [1, 2, [null, offsets.highWatermark, offsets.logStartOffset, batches]]);
+  }
+  // The same checks as the generic encoder: offsets in order, the message within the limit.
+  const buffer = new Uint8Array(headroom + 1000);
+  assert.throws(() => fetchResponseAround(buffer, { highWatermark: 1n, logStartOffset: 2n }), (e: FlotillaError) => e.code === "INVALID_REQUEST");
+  const small = requestLimits({ maxMessageBytes: 1000, maxBatchBytes: 1000 });
+  assert.throws(() => fetchResponseAround(buffer, { highWatermark: 1n, logStartOffset: 0n }, small), (e: FlotillaError) => e.code === "INVALID_REQUEST");
+  assert.throws(() => fetchResponseAround(new Uint8Array(headroom - 1), { highWatermark: 1n, logStartOffset: 0n }), /cannot hold/);
 });
 
 test("requests - specific bad inputs each give their own error", () => {

@@ -911,6 +911,33 @@ export function encodeResponse<K extends RequestType>(type: K, response: Respons
 }
 
 /**
+ * A successful fetch response whose batches already sit at `MESSAGE_OVERHEAD_BYTES.fetchResponse`
+ * in `buffer` (the broker reads them from its log straight there): the envelope and the other
+ * fields are written just before them, and the message is a view of `buffer`, so the batches are
+ * never copied. It decodes exactly as `encodeResponse("fetch", …)`'s bytes do; only the batches'
+ * length is always a bin 32.
+ */
+export function fetchResponseAround(buffer: Uint8Array, offsets: { highWatermark: bigint; logStartOffset: bigint }, limits = DEFAULT_REQUEST_LIMITS): Uint8Array {
+  const headroom = MESSAGE_OVERHEAD_BYTES.fetchResponse;
+  const batchesLength = buffer.length - headroom;
+  // The generic encoder checks the offsets and writes every field; with no batches it ends in
+  // their bin 8 header (0xc4 0x00), which a bin 32 header for the real length replaces.
+  const head = encodeResponse("fetch", { ...offsets, batches: new Uint8Array(0) }, limits);
+  const fields = head.length - 2;
+  if (batchesLength < 0 || head[fields] !== 0xc4 || head[fields + 1] !== 0 || fields + 5 > headroom) {
+    throw new Error(`fetchResponseAround: a ${buffer.length}-byte buffer cannot hold ${fields + 5} header bytes before its batches`);
+  }
+  const at = headroom - fields - 5;
+  if (buffer.length - at > limits.maxMessageBytes) {
+    throw new FlotillaError("INVALID_REQUEST", `fetch response: encodes to ${buffer.length - at} bytes, at most ${limits.maxMessageBytes} allowed`);
+  }
+  buffer.set(head.subarray(0, fields), at);
+  buffer[headroom - 5] = 0xc6;
+  new DataView(buffer.buffer, buffer.byteOffset).setUint32(headroom - 4, batchesLength);
+  return buffer.subarray(at);
+}
+
+/**
  * Decodes the response to a request of `type`. An error reply (`encodeErrorResponse`) comes back
  * as `{ error }`. Throws FlotillaError when the bytes are not a valid response of that type.
  */

@@ -294,3 +294,44 @@ test("segment log - a read that races retention still returns whole batches it s
   assert.ok(log.logStartOffset > 0n);
   await log.close();
 });
+
+test("segment log - reads leave the headroom asked for and match a plain model at every offset, budget and limit", async (t) => {
+  const { log } = await openLog(tempDir(t), { segmentBytes: 700, indexIntervalBytes: 100 });
+  // Batches of varied sizes with control entries between some of them, over several segments.
+  const batches: Buffer[] = [];
+  for (let i = 0; i < 12; i++) {
+    const index = log.lastIndex + 1;
+    const batch = makeBatch(log.nextOffset, 1 + (i % 4), { tag: `v${"x".repeat(i * 7)}` });
+    const entries: AppendEntry[] = [{ kind: "batch", index, term: 1, batch }];
+    if (i % 3 === 1) entries.push({ kind: "control", index: index + 1, term: 1, entryType: 0, data: Buffer.from("noop") });
+    await log.append(entries);
+    batches.push(batch);
+  }
+  assert.ok(log.segmentCount > 3);
+  const starts = batches.map((b) => readBatchHeader(b, 0).baseOffset);
+  /** The model: the batch holding `offset`, then whole batches below `limit` while within `maxBytes`. */
+  const expected = (offset: bigint, maxBytes: number, limit: bigint): Buffer => {
+    const out: Buffer[] = [];
+    let total = 0;
+    for (const [i, b] of batches.entries()) {
+      const next = i + 1 < starts.length ? starts[i + 1] : log.nextOffset;
+      if (next <= offset) continue;
+      if (starts[i] >= limit || (total > 0 && total + b.length > maxBytes)) break;
+      out.push(b);
+      total += b.length;
+      if (total >= maxBytes) break;
+    }
+    return Buffer.concat(out);
+  };
+  const headroom = 32;
+  for (let offset = 0n; offset <= log.nextOffset; offset++) {
+    for (const maxBytes of [1, 150, 400, 1000, 1 << 20]) {
+      for (const limit of [log.nextOffset, offset + 5n]) {
+        const got = await log.read(offset, maxBytes, limit, headroom);
+        assert.equal(got.length >= headroom, true);
+        assert.deepEqual(got.subarray(headroom), expected(offset, maxBytes, limit), `offset ${offset}, maxBytes ${maxBytes}, limit ${limit}`);
+      }
+    }
+  }
+  await log.close();
+});

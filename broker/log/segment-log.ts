@@ -38,6 +38,7 @@ import type { Logger } from "pino";
 import { pino } from "pino";
 import { fileSize, FileRef, openFileRef, truncateFile } from "./file-ref.js";
 import { encodeFrame, FrameKind, frameBatchId, FRAME_HEADER_SIZE, type FrameHeader, type FrameInput } from "./frame.js";
+import { BatchGather } from "./batch-gather.js";
 import { FrameScanner } from "./frame-scanner.js";
 import type { GroupCommitter } from "./group-committer.js";
 import type { LogWorkerPool } from "./log-worker-pool.js";
@@ -779,41 +780,32 @@ export class SegmentLog {
    * Record batches from `offset` on, as raw bytes back to back: the batch holding `offset` first,
    * then whole batches while they fit in `maxBytes` (always at least one batch if there is any) and
    * start below `maxOffset` (the high watermark). Control entries are skipped. Empty at the end.
+   * The batches start at `headroom` in the buffer returned: the bytes before are the caller's (a
+   * fetch writes its response header there, so the batches are never copied again).
    */
-  async read(offset: bigint, maxBytes: number, maxOffset?: bigint): Promise<Buffer> {
+  async read(offset: bigint, maxBytes: number, maxOffset?: bigint, headroom = 0): Promise<Buffer> {
     const target = Number(offset);
     const limit = maxOffset === undefined ? Infinity : Number(maxOffset);
-    if (this.segments.length === 0 || target >= this.active().nextOffset) return Buffer.alloc(0);
+    if (this.segments.length === 0 || target >= this.active().nextOffset) return Buffer.alloc(headroom);
     if (target < this.segments[0].baseOffset) {
       throw new LogError(LogErrorCode.OutOfRange, `offset ${offset} is below the log start ${this.segments[0].baseOffset}`);
     }
-    const parts: Buffer[] = [];
-    let total = 0;
     const first = this.segmentForOffset(target);
     // Pinned up front: retention, truncation or compaction may swap segments out during the
     // awaits below, and a pinned file stays readable (its fd open) until the read is done.
     const segments = this.pinFrom(first);
     try {
-      scan: for (const [i, seg] of segments.entries()) {
-        const start = i === 0 ? seg.index.lookupOffset(target).position : 0;
-        const scanner = new FrameScanner(seg.file.fd, start, seg.length, false, Math.min(1 << 20, maxBytes + this.intervalBytes + FRAME_HEADER_SIZE));
-        for (;;) {
-          const step = await scanner.next();
-          if (step.type !== "frame") break;
-          const h = step.header;
-          if (h.kind === FrameKind.Control || h.nextOffset <= target || h.nextOffset === h.offset) continue;
-          const size = h.length - FRAME_HEADER_SIZE;
-          if (h.offset >= limit || (total > 0 && total + size > maxBytes)) break scan;
-          const from = step.at + FRAME_HEADER_SIZE;
-          parts.push(Buffer.from(step.buf.subarray(from, from + size)));
-          total += size;
-          if (total >= maxBytes) break scan;
-        }
+      const start = segments[0].index.lookupOffset(target).position;
+      const available = segments.reduce((sum, seg) => sum + seg.length, -start);
+      const gather = new BatchGather(headroom, { target, limit, maxBytes }, available);
+      for (const [i, seg] of segments.entries()) {
+        await gather.scan(seg.file.fd, i === 0 ? start : 0, seg.length);
+        if (gather.done) break;
       }
+      return gather.result();
     } finally {
       for (const seg of segments) seg.file.unpin();
     }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
   }
 
   /** Entries with Raft index in [lo, hi), up to about `maxBytes` of payload (at least one). */

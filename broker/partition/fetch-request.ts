@@ -9,13 +9,20 @@ export interface FetchRequest {
   maxWaitMs: number;
   /** Wait until at least this many bytes can be returned. Default 1. */
   minBytes?: number;
+  /** Bytes to leave free before the batches in `FetchResult.buffer`. Default 0. */
+  headroom?: number;
 }
 
 export interface FetchResult {
   highWatermark: bigint;
   logStartOffset: bigint;
-  /** Raw record batches back to back, exactly as stored (no decoding). */
-  batches: Uint8Array;
+  /** Raw record batches back to back, exactly as stored (no decoding): `buffer.subarray(headroom)`. */
+  batches: Buffer;
+  /**
+   * A buffer of this fetch's own: the request's `headroom` bytes, free for the caller, then the
+   * batches. The broker writes the response header there and sends the batches without a copy.
+   */
+  buffer: Buffer;
 }
 
 /** Checks the offset's range and the byte and wait budgets. */
@@ -25,4 +32,5 @@ export function validateFetchRequest(req: FetchRequest): void {
   }
   if (!Number.isSafeInteger(req.maxBytes) || req.maxBytes <= 0) throw new FlotillaError("INVALID_REQUEST", `maxBytes ${req.maxBytes} must be > 0`);
   if (!Number.isFinite(req.maxWaitMs) || req.maxWaitMs < 0) throw new FlotillaError("INVALID_REQUEST", `maxWaitMs ${req.maxWaitMs} must be >= 0`);
+  if (req.headroom !== undefined && !(Number.isSafeInteger(req.headroom) && req.headroom >= 0)) throw new FlotillaError("INVALID_REQUEST", `headroom ${req.headroom} must be an integer >= 0`);
 }

@@ -585,19 +585,24 @@ export class PartitionReplica {
       if (offset < start || offset > end) {
         throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${end}] (log start, log end)`);
       }
-      const batches = offset < hw ? await this.readBatches(offset, req.maxBytes, hw) : Buffer.alloc(0);
+      const headroom = req.headroom ?? 0;
+      const buffer = offset < hw ? await this.readBatches(offset, req.maxBytes, hw, headroom) : Buffer.alloc(headroom);
       const left = deadline - Date.now();
-      if (batches.length >= minBytes || left <= 0) {
-        return { highWatermark: BigInt(this.hw), logStartOffset: BigInt(start), batches };
+      if (buffer.length - headroom >= minBytes || left <= 0) {
+        return { highWatermark: BigInt(this.hw), logStartOffset: BigInt(start), batches: buffer.subarray(headroom), buffer };
       }
       await this.waitForHw(hw, left);
     }
   }
 
-  private async readBatches(offset: number, maxBytes: number, hw: number): Promise<Buffer> {
+  /** The batches at `headroom` in a buffer of their own (see FetchResult). */
+  private async readBatches(offset: number, maxBytes: number, hw: number, headroom: number): Promise<Buffer> {
     const fromTail = this.tail.readTail(offset, maxBytes, hw);
-    if (fromTail) return fromTail.length === 1 ? fromTail[0] : Buffer.concat(fromTail);
-    return this.log.read(BigInt(offset), maxBytes, BigInt(hw));
+    if (!fromTail) return this.log.read(BigInt(offset), maxBytes, BigInt(hw), headroom);
+    const out = Buffer.allocUnsafe(headroom + fromTail.reduce((n, b) => n + b.length, 0));
+    let at = headroom;
+    for (const b of fromTail) at += b.copy(out, at);
+    return out;
   }
 
   /** Resolves when the high watermark moves past `hw`, after `ms`, or on close. */

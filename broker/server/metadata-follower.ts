@@ -13,10 +13,13 @@ import { decodeRecords, iterateBatches } from "../../protocol/record-batch.js";
 import { MESSAGE_OVERHEAD_BYTES, decodeResponse, encodeRequest, type RequestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
 import { MetadataImage, decodeMetadataRecord, type ApplyResult, type MetadataEvent, type MetadataRecord } from "../controller/index.js";
-import type { FetchResult, PartitionReplica } from "../partition/index.js";
+import type { PartitionReplica } from "../partition/index.js";
 import type { MessageBus } from "../transport/index.js";
 import { natsRequestError } from "./request-errors.js";
 import { sleep } from "./sleep.js";
+
+/** What a metadata fetch, local or over the bus, gives the follower. */
+type FetchedBatches = { highWatermark: bigint; batches: Uint8Array };
 
 /** The internal topic whose partition 0 is the metadata log. */
 export const METADATA_TOPIC = "__cluster_metadata";
@@ -102,7 +105,7 @@ export class MetadataFollower {
         continue;
       }
       try {
-        let res: FetchResult;
+        let res: FetchedBatches;
         if (local) {
           res = await local.fetch({ offset: this.next, maxBytes, maxWaitMs: 500 });
         } else {
@@ -137,7 +140,7 @@ export class MetadataFollower {
   }
 
   /** An observer's fetch of the metadata log from its leader, over the bus (the ordinary fetch subject). */
-  private async fetchRemote(maxBytes: number): Promise<FetchResult> {
+  private async fetchRemote(maxBytes: number): Promise<FetchedBatches> {
     const request = encodeRequest(
       "fetch",
       { topic: METADATA_TOPIC, partition: METADATA_PARTITION, offset: this.next, maxBytes, minBytes: 1, maxWaitMs: 1000, consistency: "leader" },
@@ -151,7 +154,7 @@ export class MetadataFollower {
     }
     const res = decodeResponse("fetch", reply, this.options.limits);
     if (res.error) throw FlotillaError.fromWire(res.error);
-    return { highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, batches: res.batches };
+    return { highWatermark: res.highWatermark, batches: res.batches };
   }
 
   /** Applies the records of `batches` past the applied point, in order. Returns whether any had events. */

@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
-import { MESSAGE_OVERHEAD_BYTES, decodeRequestOf, encodeErrorResponse, encodeResponse, type RequestLimits } from "../../protocol/requests.js";
+import { MESSAGE_OVERHEAD_BYTES, decodeRequestOf, encodeErrorResponse, encodeResponse, fetchResponseAround, type RequestLimits } from "../../protocol/requests.js";
 import type { BusMessage } from "../transport/index.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { BrokerMetrics } from "./metrics.js";
@@ -63,9 +63,10 @@ export class PartitionRequests {
       }
       if (!leads || req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
       const maxBytes = Math.min(req.maxBytes, this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse);
-      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes });
+      const headroom = MESSAGE_OVERHEAD_BYTES.fetchResponse;
+      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, headroom });
       this.metrics.bytesOut.inc({ type }, res.batches.length);
-      msg.respond(encodeResponse("fetch", res, this.limits));
+      msg.respond(fetchResponseAround(res.buffer, res, this.limits));
       this.metrics.observe(type, "ok", started);
     } catch (e) {
       const fe = clientError(this.logger, e, type);
