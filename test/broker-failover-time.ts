@@ -9,21 +9,30 @@
  * before is back and caught up (the controller still counts a killed broker alive for a session
  * timeout, so "3 alive brokers" alone would let a round kill a second broker while the first is
  * still starting, and time its restart instead of a failover). The killed broker is restarted and rejoins before the next round.
- * Prints one JSON line. Run: `node dist/test/broker-failover-time.js [--rounds 10]`.
+ * With `--client library` the producer is the client library's (`producer.send`, one record at
+ * a time, its own timeouts and retries with their defaults) instead: what an application sees.
+ * Prints one JSON line. Run: `node dist/test/broker-failover-time.js [--rounds 10] [--client raw|library]`.
  */
 import { randomBytes } from "node:crypto";
+import { Flotilla } from "../client/index.js";
 import { FlotillaError } from "../protocol/errors.js";
 import { encodeRecordBatch } from "../protocol/record-batch.js";
 import { subjects } from "../protocol/subjects.js";
 import { BrokerProcessHandle, CLUSTER, RawClient, eventually, natsAndDir, sleep } from "./broker-fixtures.js";
 
-const i = process.argv.indexOf("--rounds");
-const rounds = i >= 0 ? Number(process.argv[i + 1]) : 10;
+function flag(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+const rounds = Number(flag("rounds", "10"));
+const clientKind = flag("client", "raw");
+if (clientKind !== "raw" && clientKind !== "library") throw new Error(`--client must be raw or library, got ${clientKind}`);
 const TOPIC = "failover-time";
 const env = await natsAndDir();
 const procs = [1, 2, 3].map((id) => new BrokerProcessHandle(env, id, [1, 2, 3]));
 for (const p of procs) p.start();
 const client = await RawClient.connect(env.server.url);
+const flotilla = new Flotilla({ servers: env.server.url, cluster: CLUSTER, clientId: "failover-time" });
 const allUp = (): Promise<unknown> =>
   eventually("3 alive unfenced brokers", async () => {
     const d = await client.admin("describeCluster", {});
@@ -40,7 +49,11 @@ try {
   /** When the request of the last acknowledgement was sent. */
   let lastAckSent = 0;
   let stop = false;
-  const producer = (async () => {
+  const acked = (sentAt: number): void => {
+    lastAck = Date.now();
+    lastAckSent = sentAt;
+  };
+  const rawProducer = async (): Promise<void> => {
     while (!stop) {
       const batchId = randomBytes(16);
       const batch = encodeRecordBatch([{ key: null, value: Buffer.from("x") }]);
@@ -49,8 +62,7 @@ try {
         try {
           const r = await client.call("produce", subjects.produce(CLUSTER, TOPIC, 0), { topic: TOPIC, partition: 0, acks: "all", timeoutMs: 3000, batchId, batch }, 300);
           if (!r.error) {
-            lastAck = Date.now();
-            lastAckSent = sentAt;
+            acked(sentAt);
             break;
           }
           if (!FlotillaError.fromWire(r.error).retriable) throw FlotillaError.fromWire(r.error);
@@ -61,7 +73,22 @@ try {
         await sleep(50);
       }
     }
-  })();
+  };
+  const libraryProducer = async (): Promise<void> => {
+    const producer = flotilla.producer({ acks: "all" });
+    await producer.connect();
+    while (!stop) {
+      const sentAt = Date.now();
+      try {
+        await producer.send({ topic: TOPIC, messages: [{ key: null, value: "x" }] });
+        acked(sentAt);
+      } catch (e) {
+        if (!(e instanceof FlotillaError && e.retriable)) throw e;
+      }
+    }
+    await producer.disconnect();
+  };
+  const producer = clientKind === "raw" ? rawProducer() : libraryProducer();
   const times: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await allUp();
@@ -80,8 +107,9 @@ try {
   await producer;
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-  console.log(JSON.stringify({ workload: "failover-time", rounds, medianMs: median, worstMs: sorted[sorted.length - 1], bestMs: sorted[0], timesMs: times }));
+  console.log(JSON.stringify({ workload: "failover-time", client: clientKind, rounds, medianMs: median, worstMs: sorted[sorted.length - 1], bestMs: sorted[0], timesMs: times }));
 } finally {
+  await flotilla.disconnect();
   await client.close();
   await Promise.all(procs.map((p) => p.kill("SIGKILL")));
   await env.close();

@@ -69,11 +69,17 @@ export class FollowerLag {
 
   /** Every member the last sample saw, with its lag, and whether it is in sync at `now`. */
   report(now: number): FollowerLagReport[] {
-    return [...this.seen].map(([id, s]) => ({ id, lagEntries: s.lagEntries, inSync: now - s.caughtUpAt <= this.maxLagMs && now - s.activeAt <= this.maxLagMs }));
+    return [...this.seen].map(([id, s]) => ({ id, lagEntries: s.lagEntries, inSync: this.isInSync(s, now) }));
   }
 
-  /** The in-sync replicas at `now`, this leader first. */
+  /** The in-sync replicas at `now`, this leader first (every heartbeat to the controller asks, for every led partition). */
   inSync(now: number): number[] {
-    return [this.self, ...this.report(now).filter((f) => f.inSync).map((f) => f.id)];
+    const isr = [this.self];
+    for (const [id, s] of this.seen) if (this.isInSync(s, now)) isr.push(id);
+    return isr;
+  }
+
+  private isInSync(s: Seen, now: number): boolean {
+    return now - s.caughtUpAt <= this.maxLagMs && now - s.activeAt <= this.maxLagMs;
   }
 }

@@ -331,10 +331,6 @@ export class PartitionReplica {
     return moved;
   }
 
-  /**
-   * The group's membership as applied here, with the leader's replication progress (empty on a
-   * follower): what the reassignment mover decides its next step from.
-   */
   /** The membership as of the last applied entry: cheap, unlike `membership()`, for polling many groups. */
   get appliedConfState(): ConfState {
     return this.confState;
@@ -346,6 +342,10 @@ export class PartitionReplica {
     return { term: this.term, highWatermark: this.hw, logStartOffset: this.log.logStartOffset, isr: this.followerLag.inSync(now) };
   }
 
+  /**
+   * The group's membership as applied here, with the leader's replication progress (empty on a
+   * follower): what the reassignment mover decides its next step from.
+   */
   membership(): { confState: ConfState; commit: number; match: ReadonlyMap<number, number> } {
     const s = this.node.status();
     const match = new Map<number, number>();

@@ -67,11 +67,12 @@ export class ReassignmentMover {
   }
 
   private act(l: LocalPartition, action: MoveAction): void {
-    const key = `${l.topicId}/${l.partition}`;
     if (action.type === "idle") {
-      this.lastLogged.delete(key);
+      // Every partition at rest comes here four times a second: build no key when nothing is logged.
+      if (this.lastLogged.size > 0) this.lastLogged.delete(`${l.topicId}/${l.partition}`);
       return;
     }
+    const key = `${l.topicId}/${l.partition}`;
     const what = action.type === "propose" ? action.why : action.type === "transferLeader" ? `hand leadership to ${action.to}` : action.why;
     if (this.lastLogged.get(key) !== what) {
       this.lastLogged.set(key, what);
