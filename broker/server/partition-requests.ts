@@ -11,8 +11,6 @@ import type { BrokerMetrics } from "./metrics.js";
 import { clientError } from "./request-errors.js";
 import { ResponseBuffers } from "./response-buffers.js";
 
-/** Fetches that may return this much take their buffer from the pool. */
-const POOLED_RESPONSE_BYTES = 1 << 20;
 
 export class PartitionRequests {
   /** Two full-size responses in flight reuse their memory (see ResponseBuffers). */
@@ -25,8 +23,10 @@ export class PartitionRequests {
     private readonly logger: Logger,
     private readonly bus: MessageBus,
   ) {
-    // A full response, and the frame header a read may hold past it.
-    this.responseBuffers = new ResponseBuffers(limits.maxMessageBytes + 4096, 2);
+    // A full response and the frame header a read may hold past it; from half that size on (a
+    // smaller response in a pooled buffer would hold more memory than it uses).
+    const size = limits.maxMessageBytes + 4096;
+    this.responseBuffers = new ResponseBuffers(size, 2, Math.floor(size / 2));
   }
 
   /**
@@ -75,12 +75,11 @@ export class PartitionRequests {
       if (!leads || req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
       const maxBytes = Math.min(req.maxBytes, this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse);
       const headroom = MESSAGE_OVERHEAD_BYTES.fetchResponse;
-      // Only responses of a pooled buffer's size take one: small ones would hold 8 MiB each.
-      const lease = maxBytes + headroom >= POOLED_RESPONSE_BYTES ? this.responseBuffers.lease() : undefined;
-      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, headroom, alloc: lease?.alloc });
+      const lease = this.responseBuffers.lease();
+      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, headroom, alloc: lease.alloc });
       this.metrics.bytesOut.inc({ type }, res.batches.length);
       msg.respond(fetchResponseAround(res.buffer, res, this.limits));
-      if (lease) this.bus.flush().then(lease.release, () => undefined);
+      if (lease.pooled) this.bus.flush().then(lease.release, () => undefined);
       this.metrics.observe(type, "ok", started);
     } catch (e) {
       const fe = clientError(this.logger, e, type);

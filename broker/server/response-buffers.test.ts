@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ResponseBuffers } from "./response-buffers.js";
 
 test("response buffers - a released lease's memory serves the next lease; unreleased memory never does", () => {
-  const pool = new ResponseBuffers(1024, 1);
+  const pool = new ResponseBuffers(1024, 1, 64);
   const first = pool.lease();
   const a = first.alloc(100);
   assert.equal(a.length, 100);
@@ -18,6 +18,13 @@ test("response buffers - a released lease's memory serves the next lease; unrele
   // Above the pooled size: a buffer of its own, never pooled.
   const big = third.alloc(2048);
   assert.equal(big.length, 2048);
+  // Below the pooled minimum: a buffer of its own too, and the pooled one stays taken until released.
+  const small = third.alloc(10);
+  assert.equal(pool.lease().pooled, false);
+  assert.equal(third.pooled, true);
+  assert.notEqual(small.buffer, a.buffer);
   third.release();
-  assert.notEqual(pool.lease().alloc(1).buffer, big.buffer);
+  const fourth = pool.lease();
+  assert.equal(fourth.alloc(64).buffer, a.buffer);
+  assert.notEqual(fourth.alloc(1024).buffer, big.buffer);
 });

@@ -14,6 +14,8 @@ export class ResponseBuffers {
     private readonly size: number,
     /** Buffers kept free at most. */
     private readonly keep: number,
+    /** Smaller requests get a buffer of their own, so a tail read of a few KiB never holds a whole pooled one. */
+    private readonly min: number,
   ) {}
 
   /** A lease for one response: `alloc` hands out buffers, `release` returns them once sent. */
@@ -21,9 +23,9 @@ export class ResponseBuffers {
     return new ResponseLease(this);
   }
 
-  /** A pooled buffer (all of it), or undefined when `size` is above the pool's. */
+  /** A pooled buffer (all of it), or undefined when `size` is outside [min, size]. */
   take(size: number): Buffer | undefined {
-    return size > this.size ? undefined : (this.free.pop() ?? Buffer.allocUnsafeSlow(this.size));
+    return size > this.size || size < this.min ? undefined : (this.free.pop() ?? Buffer.allocUnsafeSlow(this.size));
   }
 
   give(buf: Buffer): void {
@@ -43,6 +45,11 @@ export class ResponseLease {
     this.taken.push(pooled);
     return pooled.subarray(0, size);
   };
+
+  /** Whether any buffer is pooled (else there is nothing to wait for before `release`). */
+  get pooled(): boolean {
+    return this.taken.length > 0;
+  }
 
   /** Once the response is sent: its buffers go back to the pool. */
   readonly release = (): void => {
