@@ -38,6 +38,7 @@ import { FlotillaError } from "../protocol/errors.js";
 import { encodeRecordBatch, RECORD_BATCH_HEADER_SIZE, type RecordInput } from "../protocol/record-batch.js";
 import { maxProducedBatchBytes, type Acks } from "../protocol/requests.js";
 import { topicNameProblem } from "../protocol/subjects.js";
+import { AttemptTimeout } from "./attempt-timeout.js";
 import { ByteBudget } from "./buffer-pool.js";
 import { recordSizeBound, toBytes, toRecordHeaders } from "./bytes.js";
 import type { ClientContext } from "./context.js";
@@ -55,7 +56,7 @@ export const PRODUCER_DEFAULTS = {
   maxInFlight: 5,
   bufferBytes: 32 * 1024 * 1024,
   // Short on purpose: a request that reached a leader which then died gets no answer at all (NATS
-  // cannot tell), and only this timeout ends it; the retry carries the same UUID, so it is safe.
+  // cannot tell); an idempotent producer resends sooner (attempt-timeout.ts), others wait this out.
   timeoutMs: 5_000,
 } as const;
 
@@ -186,6 +187,7 @@ export class Producer {
   private readonly partitioner: StickyPartitioner;
   private readonly queues = new Map<string, PartitionQueue>();
   private readonly budget: ByteBudget;
+  private readonly attemptTimeout: AttemptTimeout;
   /** A random producer id (no broker assigns one yet), sent with each batch's sequence. */
   readonly producerId: bigint;
   private state: "new" | "connected" | "disconnecting" | "disconnected" = "new";
@@ -202,6 +204,7 @@ export class Producer {
     this.metadata = new MetadataCache(() => this.connected("send"), ctx.requestTimeoutMs, undefined, ctx.env);
     this.partitioner = new StickyPartitioner(random);
     this.budget = new ByteBudget(this.config.bufferBytes);
+    this.attemptTimeout = new AttemptTimeout(this.config.timeoutMs + 1000, this.config.idempotent);
     this.producerId = randomBytes(8).readBigUInt64BE() & 0x7fff_ffff_ffff_ffffn;
   }
 
@@ -485,7 +488,7 @@ export class Producer {
           if (gap) this.restartSequence(q, batch, gap);
           gap = undefined;
           try {
-            return await this.produceOnce(q, batch);
+            return await this.produceOnce(q, batch, attempt);
           } catch (e) {
             if (attempt > 0 && e instanceof FlotillaError && (e.code === "OUT_OF_ORDER_SEQUENCE" || e.code === "UNKNOWN_PRODUCER")) gap = e;
             throw e;
@@ -515,7 +518,7 @@ export class Producer {
     return (i) => (base < 0n ? -1n : base + BigInt(i));
   }
 
-  private async produceOnce(q: PartitionQueue, batch: ClosedBatch): Promise<bigint> {
+  private async produceOnce(q: PartitionQueue, batch: ClosedBatch, attempt: number): Promise<bigint> {
     const rpc = this.connected(`produce to ${q.topic}/${q.partition}`);
     const target = rpc.partitionTarget("produce", q.topic, q.partition);
     const request = {
@@ -532,7 +535,9 @@ export class Producer {
       rpc.publish("produce", target, request);
       return -1n;
     }
-    const res = await rpc.call("produce", target, request, this.config.timeoutMs + 1000);
+    const sent = Date.now();
+    const res = await rpc.call("produce", target, request, this.attemptTimeout.forAttempt(attempt));
+    this.attemptTimeout.answered(Date.now() - sent);
     return res.baseOffset;
   }
 

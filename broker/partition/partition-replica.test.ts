@@ -727,6 +727,38 @@ test("partition - a leader whose disk fails never acknowledges, stops, and the r
   assert.deepEqual(recs.filter((r) => r.value.endsWith("#0")).map((r) => r.value), ["ok#0", "x#0"]);
 });
 
+test("partition - a leader whose own write is slow acknowledges acks=all once both followers hold the batch durably, and serves it", { timeout: 20_000 }, async (t) => {
+  const { writev } = await import("node:fs");
+  const c = new Cluster(t);
+  /** The broker whose appends are held, and the writes waiting until it is released. */
+  let slow = 0;
+  const held: Array<() => void> = [];
+  for (const id of c.brokers.keys()) {
+    await c.start(id, {
+      logIo: {
+        writev: async (fd, buffers, position) => {
+          if (slow === id) await new Promise<void>((resolve) => held.push(resolve));
+          return new Promise((resolve, reject) => writev(fd, buffers, position, (err, n) => (err ? reject(err) : resolve(n))));
+        },
+      },
+    });
+  }
+  const leader = await c.leader();
+  await leader.produce({ batch: batch("before"), batchId: randomBytes(16), acks: "all" });
+  slow = leader.id;
+  const { baseOffset } = await leader.produce({ batch: batch("slow"), batchId: randomBytes(16), acks: "all" });
+  assert.ok(held.length > 0, "the leader's own write of the batch is still held");
+  assert.equal(baseOffset, 3n);
+  const recs = records((await leader.fetch({ offset: 3n, maxBytes: 1 << 20, maxWaitMs: 0 })).batches);
+  assert.deepEqual(recs.map((r) => r.value), ["slow#0", "slow#1", "slow#2"], "committed by the followers: below the high watermark");
+  slow = 0;
+  for (const release of held.splice(0)) release();
+  await leader.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
+  await c.converge(9n);
+  const bytes = await Promise.all(c.live().map(fetchAll));
+  for (const b of bytes.slice(1)) assert.deepEqual(Buffer.from(b), Buffer.from(bytes[0]), "every replica serves the same bytes");
+});
+
 test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
   const c = new Cluster(t);
   await c.startAll();

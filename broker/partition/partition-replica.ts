@@ -83,6 +83,10 @@ export class PartitionReplica {
   /** Offset after the last applied data entry. */
   private hw: number;
   private lastCheckpointApplied: number;
+  /** Index of the last membership change applied here (0: none since open). */
+  private confIndex = 0;
+  /** A checkpoint waits for the log to be durable up to `confIndex` (see `writeCheckpoint`). */
+  private checkpointDue = false;
 
   /** The term of the entry at a Raft index now (an ack checks its entry is still the one proposed). */
   private readonly termAt: TermAt = (index) => this.node.log.term(index);
@@ -147,6 +151,9 @@ export class PartitionReplica {
         leaseRead: o.leaseRead ?? false,
         // Produce is leader-only: a proposal on a follower is refused, never forwarded.
         disableProposalForwarding: true,
+        // Acks and the high watermark follow the commit, not this node's own fsync: a leader whose
+        // write is slower than two followers' answers from their quorum (see writeCheckpoint).
+        applyBeforePersist: true,
       },
       storage,
     );
@@ -170,7 +177,10 @@ export class PartitionReplica {
           // After every Ready, not only one that applied entries: a heartbeat can complete recovery.
           if (this.recovering?.isCaughtUp(this.applied, this.term)) this.finishRecovery();
         },
-        onPersisted: () => this.acks.resolveDurable(this.node.log.persisted, this.termAt, this.leader),
+        onPersisted: () => {
+          this.acks.resolveDurable(this.node.log.persisted, this.termAt, this.leader);
+          if (this.checkpointDue && this.node.log.persisted >= this.confIndex) void this.writeCheckpoint();
+        },
       },
       init.hardState,
     );
@@ -407,6 +417,7 @@ export class PartitionReplica {
       if (e.type === EntryType.ConfChange) {
         const cs = this.node.applyConfChange(decodeConfChange(e.data));
         this.confState = cs;
+        this.confIndex = e.index;
         confChanged = true;
         this.logger.info({ index: e.index, confState: cs }, "applied a membership change");
       } else if (isDataEntry(e)) {
@@ -432,11 +443,21 @@ export class PartitionReplica {
   /**
    * Records the applied index with the membership as of that index, and the current hard state, in
    * one LMDB transaction (so the checkpoint's applied index never exceeds the stored commit).
+   *
+   * Entries are applied once committed, possibly before this node's own write of them is durable
+   * (applyBeforePersist: a leader answers from its followers' quorum). A crash may then lose them
+   * here, so the checkpoint records no more than the durable log: a restart resumes from the log
+   * it finds, and entries it lost come again from the leader and are applied again. The membership
+   * recorded must be the one in force at that index: while a membership change applied here is
+   * not durable yet, the checkpoint waits for it (`onPersisted`).
    */
   private writeCheckpoint(): Promise<void> {
     if (this.recovering) return Promise.resolve();
-    this.lastCheckpointApplied = this.applied;
-    const value = checkpointValue({ incarnation: this.incarnation, applied: this.applied, conf: this.confState });
+    const at = Math.min(this.applied, this.node.log.persisted);
+    this.checkpointDue = this.confIndex > at;
+    if (this.checkpointDue) return Promise.resolve();
+    this.lastCheckpointApplied = at;
+    const value = checkpointValue({ incarnation: this.incarnation, applied: at, conf: this.confState });
     return this.o.stateStore
       .write({ hardStates: [[this.group, this.driver.hardState]], records: [[CHECKPOINT_NS, this.group, value]] })
       .catch((err: unknown) => this.failStop(err as Error));
@@ -499,7 +520,8 @@ export class PartitionReplica {
    *    background) while the App messages go to the followers in parallel; followers append, fsync,
    *    and ack.
    * 7. acks=none answers now; acks=leader once the leader's own write is durable; acks=all once the
-   *    entry is committed and applied here, if it is still the same entry (same index and term);
+   *    entry is committed (durable on a majority: the leader and a follower, or both followers while
+   *    the leader's own fsync still runs) and applied here, if it is still the same entry (same index and term);
    *    until then the produce waits in AckWaiters. A truncation or a lost leadership before that
    *    rejects with a retriable NOT_LEADER: the retry, with the same batch id, finds the original
    *    in the new leader's dedup index.

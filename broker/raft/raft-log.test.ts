@@ -10,10 +10,10 @@ import { entriesWithTerms } from "./test-network.js";
 const it = (index: number, term: number): Entry => entriesWithTerms([term], index)[0];
 const ids = (es: Entry[]) => es.map((e) => [e.index, e.term]);
 
-function logWith(stored: number[], unstable: number[] = []): RaftLog {
+function logWith(stored: number[], unstable: number[] = [], applyBeforePersist = false): RaftLog {
   const s = new MemoryStorage({ ...emptyConfState(), voters: [1] });
   s.append(entriesWithTerms(stored));
-  const log = new RaftLog(s);
+  const log = new RaftLog(s, applyBeforePersist);
   if (unstable.length > 0) log.append(entriesWithTerms(unstable, stored.length + 1));
   return log;
 }
@@ -177,4 +177,10 @@ test("raft - raft log hands out to apply only entries that are both committed an
   (log.storage as MemoryStorage).append(written);
   log.unstable.stableTo(4, 1);
   assert.deepEqual(ids(log.nextCommittedEnts(0)), [[1, 1], [2, 1], [3, 1], [4, 1]]);
+});
+
+test("raft - raft log with applyBeforePersist hands out committed entries that are not durable yet, never uncommitted ones", () => {
+  const log = logWith([1, 1], [1, 1], true); // 1..2 durable, 3..4 unstable
+  log.commitTo(3);
+  assert.deepEqual(ids(log.nextCommittedEnts(0)), [[1, 1], [2, 1], [3, 1]]);
 });

@@ -23,7 +23,8 @@ export function limitSize(ents: Entry[], maxSize: number): Entry[] {
  * A node's view of its log: the durable part (Storage) followed by the unstable tail.
  *
  * Invariants: applied <= applying <= committed <= lastIndex(); entries up to committed are the
- * same on every node that has them. Only entries that are durable here are handed out to apply.
+ * same on every node that has them. Only entries that are durable here are handed out to apply,
+ * unless `applyBeforePersist` (RaftConfig) says committed is enough.
  */
 export class RaftLog {
   readonly unstable: Unstable;
@@ -34,7 +35,10 @@ export class RaftLog {
   /** Highest index the caller has applied. */
   applied: number;
 
-  constructor(readonly storage: Storage) {
+  constructor(
+    readonly storage: Storage,
+    private readonly applyBeforePersist = false,
+  ) {
     const first = storage.firstIndex();
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
@@ -151,11 +155,11 @@ export class RaftLog {
     return this.unstable.snapshot !== undefined;
   }
 
-  /** Committed, durable entries not yet handed out to apply. */
+  /** Committed entries (durable ones only, unless `applyBeforePersist`) not yet handed out to apply. */
   nextCommittedEnts(maxSize: number): Entry[] {
     if (this.hasNextOrInProgressSnapshot()) return [];
     const lo = this.applying + 1;
-    const hi = Math.min(this.committed, this.persistedIndex()) + 1;
+    const hi = (this.applyBeforePersist ? this.committed : Math.min(this.committed, this.persistedIndex())) + 1;
     if (lo >= hi) return [];
     return this.slice(lo, hi, maxSize);
   }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { MessageType, type HardState, type Message } from "../../protocol/raft.js";
 import { TestNetwork, drainNode, logTerms, message, storageWithLog } from "./test-network.js";
 import type { RawNode } from "./raw-node.js";
-import { ProposalDroppedError } from "./types.js";
+import { ProposalDroppedError, type RaftConfig } from "./types.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const term = (n: RawNode) => n.status().hardState.term;
@@ -199,8 +199,8 @@ test("raft - maxSizePerMsg splits a catch-up into several Apps", () => {
 });
 
 /** A 3-node group with leader 1, driven by hand from here on. */
-function handDriven() {
-  const net = new TestNetwork([1, 2, 3]);
+function handDriven(overrides: Partial<RaftConfig> = {}) {
+  const net = new TestNetwork([1, 2, 3], overrides);
   net.campaign(1);
   const leader = net.get(1);
   leader.node.propose(enc("p"));
@@ -250,6 +250,22 @@ test("raft - parallel leader append: two followers' acks commit without the lead
   leader.node.onPersisted(rd.number);
   const rd3 = leader.node.ready();
   assert.deepEqual(rd3.committedEntries.map((e) => e.index), [index]);
+});
+
+test("raft - parallel leader append with applyBeforePersist: two followers' acks commit and the leader applies before its own write is durable", () => {
+  const { net, leader, rd, index } = handDriven({ applyBeforePersist: true });
+  leader.node.advanceAppend(rd);
+  const toTwo = rd.messages.find((m) => isApp(1, 2)(m))!;
+  for (const r of followerAnswers(net, toTwo)) leader.node.step(r);
+  assert.ok(!leader.node.ready().committedEntries.some((e) => e.index === index), "one follower's copy alone is no majority: not applied");
+  for (const r of followerAnswers(net, rd.messages.find((m) => isApp(1, 3)(m))!)) leader.node.step(r);
+  assert.equal(leader.node.log.persisted, index - 1, "the leader's write is still under way");
+  const rd2 = leader.node.ready();
+  assert.deepEqual(rd2.committedEntries.map((e) => e.index), [index], "committed by the followers' majority: applied at once");
+  leader.node.advanceAppend(rd2);
+  persistWrites(leader.storage, rd);
+  leader.node.onPersisted(rd.number);
+  assert.ok(!leader.node.hasReady() || leader.node.ready().committedEntries.length === 0, "not handed out twice");
 });
 
 function persistWrites(storage: { append(e: Message["entries"]): void; setHardState(h: HardState): void }, rd: { entries: Message["entries"]; hardState?: HardState }) {

@@ -130,11 +130,12 @@ export class Raft {
       snapshotChunkSize: config.snapshotChunkSize ?? 512 * 1024,
       disableProposalForwarding: config.disableProposalForwarding ?? false,
       stepDownOnRemoval: config.stepDownOnRemoval ?? true,
+      applyBeforePersist: config.applyBeforePersist ?? false,
     };
     this.bugs = config.bugs ?? new Set();
     this.electionTimeout = config.electionTick;
     this.heartbeatTimeout = config.heartbeatTick;
-    this.log = new RaftLog(storage);
+    this.log = new RaftLog(storage, this.cfg.applyBeforePersist);
     this.trk = new ProgressTracker(this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes);
 
     const { hardState, confState } = storage.initialState();

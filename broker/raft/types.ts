@@ -89,6 +89,14 @@ export interface RaftConfig {
   disableProposalForwarding?: boolean;
   /** Step down when the leader removes itself from the voters. Default true. */
   stepDownOnRemoval?: boolean;
+  /**
+   * Hand out committed entries to apply before they are durable on this node. Default false. A
+   * committed entry is final whatever this node's disk holds (a majority has it durably), so this
+   * is safe for a state machine that never records its applied state past the durable log (after
+   * a crash it must restart from no further than the log it finds). It lets a leader whose own
+   * write is slower than two followers' answer from the followers' quorum (§10.2.1).
+   */
+  applyBeforePersist?: boolean;
   /** Simulator only: mistakes to inject (see KNOWN_BUGS). */
   bugs?: ReadonlySet<BugName>;
 }

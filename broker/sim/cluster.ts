@@ -199,6 +199,7 @@ export class Cluster implements NodeHost {
       checkQuorum: p.checkQuorum,
       leaseRead: p.leaseRead,
       snapshotChunkSize: p.snapshotChunkSize,
+      applyBeforePersist: p.applyBeforePersist,
       bugs,
     });
     const n = new SimNode(id, storage, this.rng.fork(), p.maxFsyncDelay, this, config);

@@ -93,6 +93,8 @@ export interface Profile {
   snapshotRate: number;
   /** Length of one fault phase in ticks. */
   faultTicks: number;
+  /** Nodes apply committed entries before their own write is durable (RaftConfig.applyBeforePersist). */
+  applyBeforePersist: boolean;
 }
 
 export const ELECTION_TICK = 10;
@@ -163,5 +165,7 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     snapshotRate: o.snapshot ? rng.pick([0.01, 0.05]) : 0,
     // Churn shapes take a few elections to build: their fault phases are long.
     faultTicks: churn ? rng.range(150, 400) : rng.range(60, 200),
+    // Drawn last, so that every earlier draw (and so each seed's other choices) stays as it was.
+    applyBeforePersist: rng.chance(0.5),
   };
 }
