@@ -14,7 +14,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { pino } from "pino";
 import { encodeRecordBatch, stampBatch, type RecordInput } from "../protocol/record-batch.js";
-import { GroupCommitter, PiscinaSyncer } from "../broker/log/group-committer.js";
+import { GroupCommitter, ThreadPoolSyncer } from "../broker/log/group-committer.js";
 import { SegmentLog } from "../broker/log/segment-log.js";
 import { percentile } from "./latency.js";
 import { Progress } from "./progress.js";
@@ -58,6 +58,11 @@ export interface LogBenchResult {
   fsyncMaxMs: number;
   /** Event-loop delay p99 during the run: CPU starvation shows here, not in fsync times. */
   loopDelayP99Ms: number;
+  /**
+   * CPU time of this process (every thread: the event loop, the pool's fdatasyncs, the kernel's
+   * share of both) per append during the run: unlike the latencies, barely moved by other load.
+   */
+  cpuUsPerAppend: number;
   rawMbPerSec: number;
   /** With --rate: p99 of the plain write+fdatasync loop offered the same rate and batch size, same run. */
   rawP99Ms: number | null;
@@ -169,7 +174,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
     }
 
     const cycleMs: number[] = [];
-    const committer = new GroupCommitter(new PiscinaSyncer(), { onCycle: (c) => cycleMs.push(c.durationMs), concurrentCycles: opts.concurrentCycles });
+    const committer = new GroupCommitter(new ThreadPoolSyncer(), { onCycle: (c) => cycleMs.push(c.durationMs), concurrentCycles: opts.concurrentCycles });
     const logger = pino({ level: "warn" }, pino.destination(2));
     const logs = await Promise.all(
       Array.from({ length: opts.partitions }, (_, p) => SegmentLog.open({ dir: join(dir, `p${p}`), committer, logger })),
@@ -207,6 +212,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
     const loopDelay = monitorEventLoopDelay({ resolution: 5 });
     loopDelay.enable();
     const before = { ...committer.stats };
+    const cpuBefore = process.cpuUsage();
     const start = performance.now();
     const ticker = setInterval(() => {
       const s = (performance.now() - start) / 1000;
@@ -241,6 +247,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       await Promise.all(pending);
     }
     const seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     loopDelay.disable();
     clearInterval(ticker);
     const fsyncs = committer.stats.fsyncs - before.fsyncs;
@@ -273,6 +280,7 @@ export async function runLogBench(opts: LogBenchOptions): Promise<LogBenchResult
       fsyncP99Ms: round(percentile(sortedCycles, 0.99), 3),
       fsyncMaxMs: round(sortedCycles.length > 0 ? sortedCycles[sortedCycles.length - 1] : 0, 3),
       loopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 3),
+      cpuUsPerAppend: round((cpu.user + cpu.system) / Math.max(1, appends), 1),
       rawMbPerSec: round(rawMbPerSec, 1),
       rawP99Ms: rawP99Ms === null ? null : round(rawP99Ms, 3),
     };

@@ -4,14 +4,14 @@
  * append whose durability promise resolved. Entry contents are a pure function of the Raft index
  * and offset (`expectedEntry`), so the parent can check every byte that survives.
  */
-import { GroupCommitter, PiscinaSyncer } from "../broker/log/group-committer.js";
+import { GroupCommitter, ThreadPoolSyncer } from "../broker/log/group-committer.js";
 import { SegmentLog, type AppendEntry } from "../broker/log/segment-log.js";
 import { expectedEntry } from "./log-crash-entries.js";
 
 const dir = process.argv[2];
 const inFlight = 8;
 
-const committer = new GroupCommitter(new PiscinaSyncer({ threads: 2 }));
+const committer = new GroupCommitter(new ThreadPoolSyncer({ threads: 2 }));
 const log = await SegmentLog.open({ dir, committer, segmentBytes: 256 * 1024 });
 let index = log.lastIndex;
 let offset = log.nextOffset;

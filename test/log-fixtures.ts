@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
 import { encodeRecordBatch, type RecordInput } from "../protocol/record-batch.js";
 import type { Syncer } from "../broker/log/group-committer.js";
-import type { FsyncFailure } from "../broker/log/fsync-worker.js";
+import type { FsyncFailure } from "../broker/log/group-committer.js";
 
 /** A batch of `count` records stamped at `baseOffset`; record i's value names (tag, i). */
 export function makeBatch(baseOffset: bigint, count: number, opts: { tag?: string; valueSize?: number; timestamp?: bigint; term?: number } = {}): Buffer {

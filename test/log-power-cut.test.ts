@@ -11,7 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fstatSync, readdirSync, readlinkSync, rmSync, statSync, truncateSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { FsyncFailure } from "../broker/log/fsync-worker.js";
+import type { FsyncFailure } from "../broker/log/group-committer.js";
 import { GroupCommitter, type Syncer } from "../broker/log/group-committer.js";
 import { SegmentLog } from "../broker/log/segment-log.js";
 import { expectedEntry } from "./log-crash-entries.js";

@@ -4,7 +4,7 @@ import { openSync } from "node:fs";
 import { join } from "node:path";
 import { ManualSyncer, releaseUntil, settle, tempDir } from "../../test/log-fixtures.js";
 import { FileRef } from "./file-ref.js";
-import { GroupCommitter, PiscinaSyncer, type Syncer } from "./group-committer.js";
+import { GroupCommitter, ThreadPoolSyncer, type Syncer } from "./group-committer.js";
 
 function files(dir: string, n: number): FileRef[] {
   return Array.from({ length: n }, (_, i) => {
@@ -98,8 +98,8 @@ test("group committer - failures of a cycle are delivered before its successes",
   await bad.close();
 });
 
-test("group committer - the Piscina syncer really fdatasyncs on worker threads", async (t) => {
-  const syncer = new PiscinaSyncer({ threads: 2 });
+test("group committer - the thread-pool syncer really fdatasyncs, and reports a bad fd per fd", async (t) => {
+  const syncer = new ThreadPoolSyncer({ threads: 2 });
   const fs = files(tempDir(t), 3);
   assert.deepEqual(await syncer.sync(fs.map((f) => f.fd)), []);
   const failures = await syncer.sync([987654]);

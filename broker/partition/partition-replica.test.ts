@@ -8,14 +8,14 @@ import { pino } from "pino";
 import { decodeRecords, encodeRecordBatch, iterateBatches } from "../../protocol/record-batch.js";
 import { FlotillaError } from "../../protocol/errors.js";
 import { ConfChangeType } from "../../protocol/raft.js";
-import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
+import { GroupCommitter, ThreadPoolSyncer } from "../log/index.js";
 import { StateStore } from "../state/index.js";
 import { FaultyTransport, InProcessNetwork, NetworkFaults } from "../transport/index.js";
 import { PartitionReplica, RaftRouter, type Acks, type PartitionReplicaOptions } from "./index.js";
 
 const logger = pino({ level: process.env.FLOTILLA_TEST_LOG ?? "silent" });
-// One committer (a real Piscina fdatasync pool) for every broker of the file: real files, real fsync.
-const syncer = new PiscinaSyncer({ threads: 2 });
+// One committer (real fdatasync on the thread pool) for every broker of the file: real files, real fsync.
+const syncer = new ThreadPoolSyncer({ threads: 2 });
 const committer = new GroupCommitter(syncer);
 after(async () => {
   await committer.close();

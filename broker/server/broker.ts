@@ -43,7 +43,7 @@ import { pino, type Logger } from "pino";
 import { REPLICATION_HEADROOM_BYTES, requestLimits } from "../../protocol/requests.js";
 import { subjects } from "../../protocol/subjects.js";
 import { MetadataImage } from "../controller/index.js";
-import { GroupCommitter, PiscinaSyncer } from "../log/index.js";
+import { GroupCommitter, ThreadPoolSyncer } from "../log/index.js";
 import { LearnerThrottle, RaftRouter, type PartitionReplica } from "../partition/index.js";
 import { StateStore } from "../state/index.js";
 import { connectBrokerNats, type BusSubscription, type Transport } from "../transport/index.js";
@@ -155,7 +155,7 @@ export class Broker {
     const o = this.options;
     await mkdir(join(o.dir, "partitions"), { recursive: true });
     this.store = StateStore.open({ path: join(o.dir, "state") });
-    this.committer = new GroupCommitter(new PiscinaSyncer({ threads: 2 }), {
+    this.committer = new GroupCommitter(new ThreadPoolSyncer({ threads: 2 }), {
       onCycle: (c) => {
         this.metrics.fsyncSeconds.observe(c.durationMs / 1000);
         this.metrics.fsyncBatchFiles.observe(c.files);
