@@ -41,8 +41,9 @@ export class BatchGather {
     private readonly range: GatherRange,
     /** Bytes the segments to scan hold from the first read position on: no point allocating more. */
     available: number,
+    private readonly alloc: (size: number) => Buffer,
   ) {
-    this.buf = Buffer.allocUnsafe(headroom + Math.max(FRAME_HEADER_SIZE, Math.min(range.maxBytes + FRAME_HEADER_SIZE, available)));
+    this.buf = alloc(headroom + Math.max(FRAME_HEADER_SIZE, Math.min(range.maxBytes + FRAME_HEADER_SIZE, available)));
     this.end = this.pending = this.filled = headroom;
   }
 
@@ -116,7 +117,7 @@ export class BatchGather {
       this.done = true;
       return false;
     }
-    const bigger = Buffer.allocUnsafe(this.pending + need);
+    const bigger = this.alloc(this.pending + need);
     this.buf.copy(bigger, 0, 0, this.filled);
     this.buf = bigger;
     return true;

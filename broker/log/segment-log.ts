@@ -781,9 +781,10 @@ export class SegmentLog {
    * then whole batches while they fit in `maxBytes` (always at least one batch if there is any) and
    * start below `maxOffset` (the high watermark). Control entries are skipped. Empty at the end.
    * The batches start at `headroom` in the buffer returned: the bytes before are the caller's (a
-   * fetch writes its response header there, so the batches are never copied again).
+   * fetch writes its response header there, so the batches are never copied again). `alloc` gives
+   * the buffers (a fetch's come from a pool).
    */
-  async read(offset: bigint, maxBytes: number, maxOffset?: bigint, headroom = 0): Promise<Buffer> {
+  async read(offset: bigint, maxBytes: number, maxOffset?: bigint, headroom = 0, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Promise<Buffer> {
     const target = Number(offset);
     const limit = maxOffset === undefined ? Infinity : Number(maxOffset);
     if (this.segments.length === 0 || target >= this.active().nextOffset) return Buffer.alloc(headroom);
@@ -797,7 +798,7 @@ export class SegmentLog {
     try {
       const start = segments[0].index.lookupOffset(target).position;
       const available = segments.reduce((sum, seg) => sum + seg.length, -start);
-      const gather = new BatchGather(headroom, { target, limit, maxBytes }, available);
+      const gather = new BatchGather(headroom, { target, limit, maxBytes }, available, alloc);
       for (const [i, seg] of segments.entries()) {
         await gather.scan(seg.file.fd, i === 0 ? start : 0, seg.length);
         if (gather.done) break;

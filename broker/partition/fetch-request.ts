@@ -11,6 +11,8 @@ export interface FetchRequest {
   minBytes?: number;
   /** Bytes to leave free before the batches in `FetchResult.buffer`. Default 0. */
   headroom?: number;
+  /** Where `FetchResult.buffer` comes from. Default `Buffer.allocUnsafe`. */
+  alloc?: (size: number) => Buffer;
 }
 
 export interface FetchResult {

@@ -608,7 +608,7 @@ export class PartitionReplica {
         throw new FlotillaError("OFFSET_OUT_OF_RANGE", `offset ${offset} is outside [${start}, ${end}] (log start, log end)`);
       }
       const headroom = req.headroom ?? 0;
-      const buffer = offset < hw ? await this.readBatches(offset, req.maxBytes, hw, headroom) : Buffer.alloc(headroom);
+      const buffer = offset < hw ? await this.readBatches(offset, req.maxBytes, hw, headroom, req.alloc ?? Buffer.allocUnsafe) : Buffer.alloc(headroom);
       const left = deadline - Date.now();
       if (buffer.length - headroom >= minBytes || left <= 0) {
         return { highWatermark: BigInt(this.hw), logStartOffset: BigInt(start), batches: buffer.subarray(headroom), buffer };
@@ -618,10 +618,10 @@ export class PartitionReplica {
   }
 
   /** The batches at `headroom` in a buffer of their own (see FetchResult). */
-  private async readBatches(offset: number, maxBytes: number, hw: number, headroom: number): Promise<Buffer> {
+  private async readBatches(offset: number, maxBytes: number, hw: number, headroom: number, alloc: (size: number) => Buffer): Promise<Buffer> {
     const fromTail = this.tail.readTail(offset, maxBytes, hw);
-    if (!fromTail) return this.log.read(BigInt(offset), maxBytes, BigInt(hw), headroom);
-    const out = Buffer.allocUnsafe(headroom + fromTail.reduce((n, b) => n + b.length, 0));
+    if (!fromTail) return this.log.read(BigInt(offset), maxBytes, BigInt(hw), headroom, alloc);
+    const out = alloc(headroom + fromTail.reduce((n, b) => n + b.length, 0));
     let at = headroom;
     for (const b of fromTail) at += b.copy(out, at);
     return out;

@@ -198,7 +198,7 @@ export class Broker {
       router,
       ticker: this.ticker,
       bus,
-      requests: new PartitionRequests(brokerId, limits, metrics, logger),
+      requests: new PartitionRequests(brokerId, limits, metrics, logger, bus),
       groups,
       metadata,
       metrics,

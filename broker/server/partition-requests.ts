@@ -5,18 +5,29 @@
 import type { Logger } from "pino";
 import { FlotillaError } from "../../protocol/errors.js";
 import { MESSAGE_OVERHEAD_BYTES, decodeRequestOf, encodeErrorResponse, encodeResponse, fetchResponseAround, type RequestLimits } from "../../protocol/requests.js";
-import type { BusMessage } from "../transport/index.js";
+import type { BusMessage, MessageBus } from "../transport/index.js";
 import type { LocalPartition } from "./local-partition.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { clientError } from "./request-errors.js";
+import { ResponseBuffers } from "./response-buffers.js";
+
 
 export class PartitionRequests {
+  /** Two full-size responses in flight reuse their memory (see ResponseBuffers). */
+  private readonly responseBuffers: ResponseBuffers;
+
   constructor(
     private readonly brokerId: number,
     private readonly limits: RequestLimits,
     private readonly metrics: BrokerMetrics,
     private readonly logger: Logger,
-  ) {}
+    private readonly bus: MessageBus,
+  ) {
+    // A full response and the frame header a read may hold past it; from half that size on (a
+    // smaller response in a pooled buffer would hold more memory than it uses).
+    const size = limits.maxMessageBytes + 4096;
+    this.responseBuffers = new ResponseBuffers(size, 2, Math.floor(size / 2));
+  }
 
   /**
    * Produce, from the NATS message to the answer: decode and check the request (protocol/requests.ts:
@@ -64,9 +75,11 @@ export class PartitionRequests {
       if (!leads || req.consistency === "linearizable") await l.replica.readIndex(Math.max(1000, req.maxWaitMs));
       const maxBytes = Math.min(req.maxBytes, this.limits.maxMessageBytes - MESSAGE_OVERHEAD_BYTES.fetchResponse);
       const headroom = MESSAGE_OVERHEAD_BYTES.fetchResponse;
-      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, headroom });
+      const lease = this.responseBuffers.lease();
+      const res = await l.replica.fetch({ offset: req.offset, maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, headroom, alloc: lease.alloc });
       this.metrics.bytesOut.inc({ type }, res.batches.length);
       msg.respond(fetchResponseAround(res.buffer, res, this.limits));
+      if (lease.pooled) this.bus.flush().then(lease.release, () => undefined);
       this.metrics.observe(type, "ok", started);
     } catch (e) {
       const fe = clientError(this.logger, e, type);
