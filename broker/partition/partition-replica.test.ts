@@ -12,6 +12,7 @@ import { GroupCommitter, ThreadPoolSyncer } from "../log/index.js";
 import { StateStore } from "../state/index.js";
 import { FaultyTransport, InProcessNetwork, NetworkFaults } from "../transport/index.js";
 import { PartitionReplica, RaftRouter, type Acks, type PartitionReplicaOptions } from "./index.js";
+import { CHECKPOINT_NS, readCheckpoint } from "./replica-checkpoint.js";
 
 const logger = pino({ level: process.env.FLOTILLA_TEST_LOG ?? "silent" });
 // One committer (real fdatasync on the thread pool) for every broker of the file: real files, real fsync.
@@ -727,10 +728,9 @@ test("partition - a leader whose disk fails never acknowledges, stops, and the r
   assert.deepEqual(recs.filter((r) => r.value.endsWith("#0")).map((r) => r.value), ["ok#0", "x#0"]);
 });
 
-test("partition - a leader whose own write is slow acknowledges acks=all once both followers hold the batch durably, and serves it", { timeout: 20_000 }, async (t) => {
+/** Starts every broker with a disk whose appends can be held (one broker at a time) until released. */
+async function startWithHeldWrites(c: Cluster): Promise<{ hold(id: number): void; holding(): number; release(): void }> {
   const { writev } = await import("node:fs");
-  const c = new Cluster(t);
-  /** The broker whose appends are held, and the writes waiting until it is released. */
   let slow = 0;
   const held: Array<() => void> = [];
   for (const id of c.brokers.keys()) {
@@ -743,20 +743,47 @@ test("partition - a leader whose own write is slow acknowledges acks=all once bo
       },
     });
   }
+  return {
+    hold: (id) => void (slow = id),
+    holding: () => held.length,
+    release: () => {
+      slow = 0;
+      for (const r of held.splice(0)) r();
+    },
+  };
+}
+
+test("partition - a leader whose own write is slow acknowledges acks=all once both followers hold the batch durably, and serves it", { timeout: 20_000 }, async (t) => {
+  const c = new Cluster(t);
+  const disk = await startWithHeldWrites(c);
   const leader = await c.leader();
   await leader.produce({ batch: batch("before"), batchId: randomBytes(16), acks: "all" });
-  slow = leader.id;
+  disk.hold(leader.id);
   const { baseOffset } = await leader.produce({ batch: batch("slow"), batchId: randomBytes(16), acks: "all" });
-  assert.ok(held.length > 0, "the leader's own write of the batch is still held");
+  assert.ok(disk.holding() > 0, "the leader's own write of the batch is still held");
   assert.equal(baseOffset, 3n);
   const recs = records((await leader.fetch({ offset: 3n, maxBytes: 1 << 20, maxWaitMs: 0 })).batches);
   assert.deepEqual(recs.map((r) => r.value), ["slow#0", "slow#1", "slow#2"], "committed by the followers: below the high watermark");
-  slow = 0;
-  for (const release of held.splice(0)) release();
+  disk.release();
   await leader.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
   await c.converge(9n);
   const bytes = await Promise.all(c.live().map(fetchAll));
   for (const b of bytes.slice(1)) assert.deepEqual(Buffer.from(b), Buffer.from(bytes[0]), "every replica serves the same bytes");
+});
+
+test("partition - the checkpoint never records a membership change that is applied but not yet durable in the replica's own log", { timeout: 20_000 }, async (t) => {
+  const c = new Cluster(t);
+  const disk = await startWithHeldWrites(c);
+  const leader = await c.leader();
+  const store = c.brokers.get(leader.id)!.store;
+  const learners = (): number[] | undefined => readCheckpoint(store.get(CHECKPOINT_NS, leader.group))?.conf.learners;
+  disk.hold(leader.id);
+  leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
+  await waitFor("the change to be applied on the leader (committed by the followers)", () => leader.status().learners.includes(4));
+  await store.write({}); // LMDB writes are ordered: any checkpoint written on apply is on disk now
+  assert.deepEqual(learners(), [], "a crash now would find a log without the change: the checkpoint must not have it");
+  disk.release();
+  await waitFor("the checkpoint of the change once it is durable", () => learners()?.includes(4));
 });
 
 test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
