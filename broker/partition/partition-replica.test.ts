@@ -1,4 +1,4 @@
-import { after, test } from "node:test";
+import { after, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -470,7 +470,8 @@ test("partition - a fetch past the high watermark waits while within the log (a 
   await assert.rejects(current.fetch({ offset: end + 1n, maxBytes: 1 << 20, maxWaitMs: 0 }), (e: unknown) => code(e) === "OFFSET_OUT_OF_RANGE");
 });
 
-test("partition - a replica whose log was lost does not vote until it has caught up", async (t) => {
+/** Three records committed, then a follower killed, its log directory wiped, and restarted. */
+async function wipedFollower(t: TestContext) {
   const c = new Cluster(t);
   await c.startAll();
   const leader = await c.leader();
@@ -482,6 +483,11 @@ test("partition - a replica whose log was lost does not vote until it has caught
   rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
   const back = await c.start(victim.id);
   assert.equal(back.isRecovering, true, "an empty log with a remembered hard state is a lost disk");
+  return { c, leader, back, termBefore };
+}
+
+test("partition - a replica whose log was lost does not vote until it has caught up", async (t) => {
+  const { c, leader, back, termBefore } = await wipedFollower(t);
   assert.equal(back.status().term, termBefore, "the term in LMDB is kept");
   // Its leader still believes the follower holds what it acknowledged. The next append exposes
   // the loss (a reject below the acknowledged match); the leader hands over to the healthy voter,
@@ -496,16 +502,7 @@ test("partition - a replica whose log was lost does not vote until it has caught
 });
 
 test("partition - a replica whose log was lost recovers while the partition is idle: no write needed", async (t) => {
-  const c = new Cluster(t);
-  await c.startAll();
-  const leader = await c.leader();
-  for (let i = 0; i < 3; i++) await leader.produce({ batch: batch(`x${i}`), batchId: randomBytes(16), acks: "all" });
-  await c.converge(9n);
-  const victim = c.live().find((r) => !r.isLeader)!;
-  await c.kill(victim.id);
-  rmSync(join(c.brokers.get(victim.id)!.dir, "orders-0"), { recursive: true, force: true });
-  const back = await c.start(victim.id);
-  assert.equal(back.isRecovering, true);
+  const { c, back } = await wipedFollower(t);
   // Nothing is produced: the leader's heartbeats alone must expose the loss and bring it back.
   await waitFor("recovery to finish", () => !back.isRecovering);
   await c.converge(9n);
@@ -777,6 +774,8 @@ test("partition - the checkpoint never records a membership change that is appli
   const leader = await c.leader();
   const store = c.brokers.get(leader.id)!.store;
   const learners = (): number[] | undefined => readCheckpoint(store.get(CHECKPOINT_NS, leader.group))?.conf.learners;
+  // A new leader takes no membership change before an entry of its term is committed.
+  await leader.produce({ batch: batch("first"), batchId: randomBytes(16), acks: "all" });
   disk.hold(leader.id);
   leader.proposeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
   await waitFor("the change to be applied on the leader (committed by the followers)", () => leader.status().learners.includes(4));
