@@ -202,3 +202,20 @@ test("raft - a leader outside the voters (a removed node that won an election) a
   net.tickAll(); // the no-op commits, the read is released
   assert.deepEqual(reads(net, removed), [["r", net.get(removed).node.log.committed]], "answered once its no-op committed");
 });
+
+test("raft - lazy commit propagation: a follower's read answered from the lease comes with the commit index it must apply", () => {
+  const net = new TestNetwork([1, 2, 3], { leaseRead: true, checkQuorum: true, lazyCommitPropagation: true });
+  const lead = elect(net);
+  const follower = [1, 2, 3].find((id) => id !== lead)!;
+  net.propose(lead, "a");
+  net.tickAll(2); // heartbeats answered: the lease is fresh
+  net.propose(lead, "b"); // committed on the leader; no App tells the followers
+  const at = net.get(lead).node.log.committed;
+  assert.ok(net.get(follower).node.log.committed < at);
+  net.get(follower).node.readIndex(enc("f"));
+  net.stabilize();
+  assert.equal(net.count(heartbeatRound), 0, "answered from the lease");
+  assert.deepEqual(reads(net, follower), [["f", at]]);
+  assert.equal(net.get(follower).node.log.committed, at, "it can apply the read index without waiting for a heartbeat");
+  assert.deepEqual(net.appliedData(follower), ["a", "b"]);
+});

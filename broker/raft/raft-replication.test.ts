@@ -2,7 +2,7 @@
 // control, and durability before acknowledgement.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MessageType, type HardState, type Message } from "../../protocol/raft.js";
+import { ConfChangeType, MessageType, type HardState, type Message } from "../../protocol/raft.js";
 import { TestNetwork, drainNode, logTerms, message, storageWithLog } from "./test-network.js";
 import type { RawNode } from "./raw-node.js";
 import { ProposalDroppedError, type RaftConfig } from "./types.js";
@@ -483,4 +483,66 @@ test("raft - reportUnreachable sends a streaming follower back to probing", () =
   assert.equal(leader.status().progress!.get(2)!.state, "probe");
   net.tickAll(2);
   assert.equal(leader.status().progress!.get(2)!.state, "replicate", "back once it answers");
+});
+
+/** Apps that carry nothing but the commit index. */
+const isEmptyApp = (m: Message) => m.type === MessageType.App && m.entries.length === 0;
+
+test("raft - a commit advance is sent to every follower at once, in an App without entries if need be (etcd)", () => {
+  const net = new TestNetwork([1, 2, 3]);
+  net.campaign(1);
+  const mark = net.delivered.length;
+  net.propose(1, "a");
+  assert.deepEqual(net.delivered.slice(mark).filter(isEmptyApp).map((m) => m.to).sort(), [2, 3]);
+  for (const id of [2, 3]) assert.deepEqual(net.appliedData(id), ["a"], `follower ${id} applied at once`);
+});
+
+test("raft - lazy commit propagation: a commit advance sends no App without entries; the next App carries it", () => {
+  const net = new TestNetwork([1, 2, 3], { lazyCommitPropagation: true });
+  net.campaign(1);
+  net.tickAll(); // the no-op's commit reaches the followers with a heartbeat
+  const noop = net.get(1).node.log.committed;
+  const mark = net.delivered.length;
+  net.propose(1, "a");
+  const a = net.get(1).node.log.committed;
+  assert.equal(a, noop + 1, "committed on the leader");
+  assert.deepEqual(net.delivered.slice(mark).filter(isEmptyApp), [], "no App just to say so");
+  for (const id of [2, 3]) {
+    assert.equal(net.get(id).node.log.committed, noop, `follower ${id} does not know yet`);
+    assert.deepEqual(net.appliedData(id), []);
+  }
+  net.propose(1, "b");
+  assert.deepEqual(net.delivered.slice(mark).filter(isEmptyApp), []);
+  for (const id of [2, 3]) {
+    assert.equal(net.get(id).node.log.committed, a, `follower ${id} learned it from the App of b`);
+    assert.deepEqual(net.appliedData(id), ["a"]);
+  }
+});
+
+test("raft - lazy commit propagation: an idle follower learns the commit index from the next heartbeat", () => {
+  const net = new TestNetwork([1, 2, 3], { lazyCommitPropagation: true }); // heartbeatTick 1
+  net.campaign(1);
+  net.propose(1, "a");
+  assert.deepEqual(net.appliedData(2), []);
+  net.tickAll();
+  for (const id of [2, 3]) {
+    assert.equal(net.get(id).node.log.committed, net.get(1).node.log.committed);
+    assert.deepEqual(net.appliedData(id), ["a"], `follower ${id}`);
+  }
+});
+
+test("raft - lazy commit propagation: a committed conf change reaches the followers at once, and a joint state is left without a heartbeat", () => {
+  const net = new TestNetwork([1, 2, 3], { lazyCommitPropagation: true });
+  net.join(4);
+  net.campaign(1);
+  net.propose(1, "a");
+  net.get(1).node.proposeConfChange({ changes: [{ type: ConfChangeType.AddLearner, nodeId: 4 }], transition: "auto" });
+  net.stabilize();
+  for (const id of [2, 3]) assert.deepEqual(net.get(id).node.status().confState.learners, [4], `follower ${id} applied the change`);
+  net.get(1).node.proposeConfChange({ changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }, { type: ConfChangeType.RemoveNode, nodeId: 3 }], transition: "auto" });
+  net.stabilize();
+  for (const id of [1, 2, 4]) {
+    const cs = net.get(id).node.status().confState;
+    assert.deepEqual([cs.voters, cs.votersOutgoing], [[1, 2, 4], []], `node ${id} entered and left the joint state`);
+  }
 });

@@ -131,6 +131,7 @@ export class Raft {
       disableProposalForwarding: config.disableProposalForwarding ?? false,
       stepDownOnRemoval: config.stepDownOnRemoval ?? true,
       applyBeforePersist: config.applyBeforePersist ?? false,
+      lazyCommitPropagation: config.lazyCommitPropagation ?? false,
     };
     this.bugs = config.bugs ?? new Set();
     this.electionTimeout = config.electionTick;
@@ -616,6 +617,27 @@ export class Raft {
     for (const id of this.trk.ids()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /** Apps to every follower that has entries to send, and to no other. */
+  private sendPendingAppends(): void {
+    for (const id of this.trk.ids()) if (id !== this.id) this.maybeSendAppend(id, false);
+  }
+
+  /**
+   * The commit index advanced from `before`: tell the followers. Eagerly (etcd), every follower
+   * gets an App, an empty one if need be. Lazily (lazyCommitPropagation), only the followers with
+   * entries to send get one; the rest learn the commit index from their next App or heartbeat,
+   * within a heartbeat interval. A commit that covers a conf change still goes out at once: the
+   * members must apply it before the group can move on (a joint config to its leave, a transfer
+   * target to its campaign, a removed voter to knowing it). `pendingConfIndex` is the latest conf
+   * change this leader appended or, until it appends one, its last index at election: a commit
+   * that covers entries left uncommitted by earlier terms (which may hold one) goes out at once too.
+   */
+  private bcastCommit(before: number): void {
+    const coversConfChange = before < this.pendingConfIndex && this.pendingConfIndex <= this.log.committed;
+    if (this.cfg.lazyCommitPropagation && !coversConfChange) this.sendPendingAppends();
+    else this.bcastAppend();
+  }
+
   private sendAppend(to: number): void {
     this.maybeSendAppend(to, true);
   }
@@ -710,10 +732,12 @@ export class Raft {
       if (pr.match + 1 >= this.log.firstIndex()) pr.becomeReplicate();
     } else pr.inflights.freeLE(m.index);
 
+    const committedBefore = this.log.committed;
     if (this.maybeCommit()) {
       this.releasePendingReadIndex();
-      this.bcastAppend();
-    } else if (wasPaused && m.from !== this.id) {
+      this.bcastCommit(committedBefore);
+    } else if (wasPaused && m.from !== this.id && !this.cfg.lazyCommitPropagation) {
+      // While paused the follower may have missed the latest commit index (etcd's oldPaused).
       this.sendAppend(m.from);
     }
     // Fill the window while there are entries to send.
@@ -948,6 +972,9 @@ export class Raft {
     r.index = index;
     if (req.context) r.context = req.context;
     this.send(r);
+    // The follower serves its read once it has applied `index`: with lazy commit propagation it
+    // might otherwise learn that commit only from the next heartbeat.
+    if (this.cfg.lazyCommitPropagation) this.sendAppend(req.from);
   }
 
   // ---------------------------------------------------------------- leadership transfer
@@ -1031,8 +1058,9 @@ export class Raft {
     else if (wasVoter) this.retired = true;
     if (this.role !== StateRole.Leader || cfg.incoming.size === 0) return;
     // The quorum changed: something may now be committed, and new members need Apps.
-    if (this.maybeCommit()) this.bcastAppend();
-    else for (const id of this.trk.ids()) if (id !== this.id) this.maybeSendAppend(id, false);
+    const committedBefore = this.log.committed;
+    if (this.maybeCommit()) this.bcastCommit(committedBefore);
+    else this.sendPendingAppends();
     if (this.leadTransferee !== 0 && !voterIds(cfg).includes(this.leadTransferee)) this.leadTransferee = 0;
     this.maybeHandOff();
   }

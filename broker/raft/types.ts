@@ -97,6 +97,15 @@ export interface RaftConfig {
    * write is slower than two followers' answer from the followers' quorum (§10.2.1).
    */
   applyBeforePersist?: boolean;
+  /**
+   * When the commit index advances, send Apps only to followers with entries to send; the others
+   * learn the new commit index from their next App or heartbeat. Default false (etcd's way: an
+   * App to every follower, empty if need be). Each such empty App costs a message round (send,
+   * the follower's step and persist, its AppResp) to tell a follower what it needs only to apply,
+   * so this suits groups whose followers serve no reads of their own (a follower's ReadIndex is
+   * answered with the commit index at once). Commits that cover a conf change still go out at once.
+   */
+  lazyCommitPropagation?: boolean;
   /** Simulator only: mistakes to inject (see KNOWN_BUGS). */
   bugs?: ReadonlySet<BugName>;
 }

@@ -200,6 +200,7 @@ export class Cluster implements NodeHost {
       leaseRead: p.leaseRead,
       snapshotChunkSize: p.snapshotChunkSize,
       applyBeforePersist: p.applyBeforePersist,
+      lazyCommitPropagation: p.lazyCommitPropagation,
       bugs,
     });
     const n = new SimNode(id, storage, this.rng.fork(), p.maxFsyncDelay, this, config);

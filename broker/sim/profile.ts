@@ -95,6 +95,8 @@ export interface Profile {
   faultTicks: number;
   /** Nodes apply committed entries before their own write is durable (RaftConfig.applyBeforePersist). */
   applyBeforePersist: boolean;
+  /** Followers learn a commit from the next App or heartbeat (RaftConfig.lazyCommitPropagation). */
+  lazyCommitPropagation: boolean;
 }
 
 export const ELECTION_TICK = 10;
@@ -167,5 +169,6 @@ export function drawProfile(rng: Rng, o: SimOptions): Profile {
     faultTicks: churn ? rng.range(150, 400) : rng.range(60, 200),
     // Drawn last, so that every earlier draw (and so each seed's other choices) stays as it was.
     applyBeforePersist: rng.chance(0.5),
+    lazyCommitPropagation: rng.chance(0.5),
   };
 }
