@@ -154,6 +154,8 @@ export class PartitionReplica {
         // Acks and the high watermark follow the commit, not this node's own fsync: a leader whose
         // write is slower than two followers' answers from their quorum (see writeCheckpoint).
         applyBeforePersist: true,
+        // Saves a message round to each follower per commit (see the option).
+        lazyCommitPropagation: o.lazyCommitPropagation ?? true,
       },
       storage,
     );

@@ -47,6 +47,12 @@ export interface PartitionReplicaOptions {
   produceTimeoutMs?: number;
   /** Run a ReadIndex round before every fetch (linearizable reads; followers ask the leader). Default false. */
   linearizableFetch?: boolean;
+  /**
+   * Followers learn a commit from the leader's next append or heartbeat, not from an append of its
+   * own (RaftConfig.lazyCommitPropagation). Right for a log whose followers serve nothing from
+   * their applied state without a read index through the leader. Default true.
+   */
+  lazyCommitPropagation?: boolean;
   /** Serve read indexes from the leader's lease (shorter than the election timeout) instead of a heartbeat round. Default false. */
   leaseRead?: boolean;
   /** The broker's reassignment throttle: appends to learners go through it. Default: none. */

@@ -23,7 +23,7 @@ import type { BrokerRegistration } from "./broker-registration.js";
 import type { LedPartition, LeaderMoveOrder } from "./controller-messages.js";
 import type { GroupRequests } from "./group-requests.js";
 import type { LocalPartition } from "./local-partition.js";
-import type { MetadataFollower } from "./metadata-follower.js";
+import { METADATA_TOPIC, type MetadataFollower } from "./metadata-follower.js";
 import type { BrokerMetrics } from "./metrics.js";
 import type { PartitionRequests } from "./partition-requests.js";
 import type { SharedTicker } from "./shared-ticker.js";
@@ -115,6 +115,11 @@ export class HostedReplicas {
       heartbeatTick: o.heartbeatTicks,
       electionTick: o.electionTicks,
       replicaLagMaxMs: o.replicaLagMaxMs,
+      // A controller serves the metadata image it builds from its own replica of the metadata log,
+      // so a follower there must learn a commit within a round trip, not a heartbeat later (an
+      // admin read right after a change may go to any controller). Data and group partitions'
+      // followers serve nothing without a read index through the leader.
+      lazyCommitPropagation: topic !== METADATA_TOPIC,
       ticker: (tick) => o.ticker.add(tick),
     });
   }
