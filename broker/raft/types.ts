@@ -102,8 +102,9 @@ export interface RaftConfig {
    * learn the new commit index from their next App or heartbeat. Default false (etcd's way: an
    * App to every follower, empty if need be). Each such empty App costs a message round (send,
    * the follower's step and persist, its AppResp) to tell a follower what it needs only to apply,
-   * so this suits groups whose followers serve no reads of their own (a follower's ReadIndex is
-   * answered with the commit index at once). Commits that cover a conf change still go out at once.
+   * so this suits groups whose followers serve nothing from their applied state without a
+   * ReadIndex (whose answer comes with an App carrying the commit). Commits that cover a conf change
+   * still go out at once.
    */
   lazyCommitPropagation?: boolean;
   /** Simulator only: mistakes to inject (see KNOWN_BUGS). */
