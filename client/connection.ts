@@ -62,6 +62,9 @@ export const connectNats: RequesterFactory = async (o) => {
       // Keep trying while a server restarts; give up on a first connect that is refused.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // nats.js otherwise builds an Error per request to keep the caller's stack: ~3 % of a
+      // producer's CPU; our errors name the request and partition instead.
+      noAsyncTraces: true,
     });
     return new NatsRequester(nc);
   } catch (e) {

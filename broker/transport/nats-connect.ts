@@ -25,6 +25,8 @@ export async function connectBrokerNats(o: BrokerNatsOptions): Promise<{ bus: Na
     servers: o.servers,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // No Error (stack capture) per request: brokers request on the hot path (controller, forwarding).
+    noAsyncTraces: true,
     ...(o.user !== undefined && { user: o.user }),
     ...(o.pass !== undefined && { pass: o.pass }),
   };
