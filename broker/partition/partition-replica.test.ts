@@ -785,6 +785,26 @@ test("partition - the checkpoint never records a membership change that is appli
   await waitFor("the checkpoint of the change once it is durable", () => learners()?.includes(4));
 });
 
+test("partition - the stored commit index never passes the replica's own durable log, and catches up once the log is durable", { timeout: 20_000 }, async (t) => {
+  // A checkpoint (with the hard state) on every apply, so applying the held batch writes LMDB at once.
+  const c = new Cluster(t, { checkpointEveryEntries: 1 });
+  const disk = await startWithHeldWrites(c);
+  const leader = await c.leader();
+  const store = c.brokers.get(leader.id)!.store;
+  await leader.produce({ batch: batch("first"), batchId: randomBytes(16), acks: "leader" });
+  const durable = leader.status().lastIndex;
+  disk.hold(leader.id);
+  try {
+    await leader.produce({ batch: batch("slow"), batchId: randomBytes(16), acks: "all" });
+    assert.ok(leader.status().commit > durable, "committed by the followers, beyond the leader's own durable log");
+    await store.write({}); // LMDB writes are ordered: the checkpoint written on apply is on disk now
+    assert.equal(store.hardState(leader.group)?.commit, durable, "a power cut now would find the log ending at the durable index");
+  } finally {
+    disk.release();
+  }
+  await waitFor("the stored commit to catch up once the log is durable", () => store.hardState(leader.group)?.commit === leader.status().commit);
+});
+
 test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
   const c = new Cluster(t);
   await c.startAll();
