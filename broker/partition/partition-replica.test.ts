@@ -805,6 +805,32 @@ test("partition - the stored commit index never passes the replica's own durable
   await waitFor("the stored commit to catch up once the log is durable", () => store.hardState(leader.group)?.commit === leader.status().commit);
 });
 
+test("partition - replicas killed with a stale checkpoint and commit index apply their logs again: every acked batch is served once, at its offset", async (t) => {
+  const c = new Cluster(t, { checkpointEveryEntries: 1_000_000 });
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 10; i++) {
+    const { baseOffset } = await leader.produce({ batch: batch(`s${i}`), batchId: randomBytes(16), acks: "all" });
+    assert.equal(baseOffset, BigInt(3 * i));
+  }
+  await c.converge(30n);
+  const served = Buffer.from(await fetchAll(leader));
+  for (const id of [...c.brokers.keys()]) await c.kill(id);
+  for (const b of c.brokers.values()) {
+    // As if no lazy write of the commit index ever landed: the commit and the checkpoint are
+    // those of the bootstrapped membership (entry 1), and the replica's term and vote are kept.
+    const hs = b.store.hardState(leader.group)!;
+    await b.store.putHardState(leader.group, { ...hs, commit: 1 });
+    assert.equal(readCheckpoint(b.store.get(CHECKPOINT_NS, leader.group))?.applied, 1);
+  }
+  await c.startAll();
+  const again = await c.leader();
+  await c.converge(30n);
+  for (const r of c.live()) assert.deepEqual(Buffer.from(await fetchAll(r)), served, `replica ${r.id} serves the same batches`);
+  const { baseOffset } = await again.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
+  assert.equal(baseOffset, 30n);
+});
+
 test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
   const c = new Cluster(t);
   await c.startAll();
