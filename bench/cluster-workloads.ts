@@ -7,8 +7,9 @@
  *   counts against every record it delays: no coordinated omission).
  * - consume: fills the topic first (not measured), then reads it from the beginning on every
  *   partition at once. Latency = the time each successive MiB of records took to arrive.
- * - e2e: readers tail the topic while producers send at the rate; latency of a record = when a
- *   reader got it less when it was due to be sent (carried in its first 8 bytes).
+ * - e2e: readers tail the topic while producers send at the rate (after the same warm-up as
+ *   produce, read and not measured); latency of a record = when a reader got it less when it was
+ *   due to be sent (carried in its first 8 bytes).
  *
  * Values are incompressible random bytes; records go to partitions round robin, a chunk at a time.
  */
@@ -151,19 +152,25 @@ async function produceAll(system: BenchSystem, count: number, o: WorkloadOptions
   if (error !== undefined) throw error;
 }
 
+/** Records produce and e2e send first, unmeasured. */
+const warmUpRecords = (o: WorkloadOptions): number => Math.min(WARM_UP_MAX_RECORDS, Math.ceil(o.records / 10));
+
 /**
  * Reads every partition until `count` records arrived (or `stop` is called), calling `onValues`
- * for each delivery. A reader that fails stops the others, and `finished` rejects.
+ * for each delivery. A reader that fails stops the others, and `finished` rejects. `seen(n)`
+ * resolves once n records arrived (or the readers ended).
  */
-function readAll(system: BenchSystem, count: number, o: WorkloadOptions, onValues: (now: number, values: Uint8Array[]) => void): { finished: Promise<void>; stop(): void } {
+function readAll(system: BenchSystem, count: number, o: WorkloadOptions, onValues: (now: number, values: Uint8Array[]) => void): { finished: Promise<void>; stop(): void; seen(n: number): Promise<void> } {
   const done = new AbortController();
   let seen = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
   const readers = Array.from({ length: o.partitions }, (_, p) =>
     system.read(
       p,
       (values) => {
         seen += values.length;
         onValues(performance.now(), values);
+        for (let i = waiters.length - 1; i >= 0; i--) if (seen >= waiters[i].n) waiters.splice(i, 1)[0].resolve();
         if (seen >= count) done.abort();
       },
       done.signal,
@@ -171,7 +178,12 @@ function readAll(system: BenchSystem, count: number, o: WorkloadOptions, onValue
   );
   const finished = Promise.all(readers).then(() => undefined);
   finished.catch(() => done.abort());
-  return { finished, stop: () => done.abort() };
+  const ended = finished.catch(() => undefined);
+  return {
+    finished,
+    stop: () => done.abort(),
+    seen: (n) => (seen >= n ? Promise.resolve() : Promise.race([ended, new Promise<void>((resolve) => waiters.push({ n, resolve }))])),
+  };
 }
 
 interface CpuSpent {
@@ -233,14 +245,35 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
   const latency = new LatencyRecorder();
   let completed = 0;
   let last = 0;
+  let timeline = new Timeline(performance.now(), TIMELINE_BIN_MS);
   const label = `${system.name} ${workload}`;
 
-  if (workload === "produce") {
+  // e2e readers tail the topic from before the warm-up; they measure only records due after
+  // `start`, set when the warm-up's records have all been read.
+  let start = Infinity;
+  const e2eReaders =
+    workload === "e2e"
+      ? readAll(system, warmUpRecords(o) + o.records, o, (now, values) => {
+          for (const v of values) {
+            const due = dueTimeOf(v);
+            if (due < start) continue;
+            latency.record(now - due);
+            completed++;
+            timeline.add(now, 1);
+            last = now;
+          }
+        })
+      : undefined;
+  if (workload === "produce" || workload === "e2e") {
     // Warm-up, not measured: connections, JIT, first segment files, on both systems alike.
-    const warmUp = Math.min(WARM_UP_MAX_RECORDS, Math.ceil(o.records / 10));
+    const warmUp = warmUpRecords(o);
     const stopWarmUp = showProgress(progress, `${system.name} warming up`, performance.now(), warmUp, () => completed);
     try {
       await produceAll(system, warmUp, o, { onAck: (_, due) => void (completed += due.length) });
+      if (e2eReaders) await e2eReaders.seen(warmUp);
+    } catch (e) {
+      e2eReaders?.stop();
+      throw e;
     } finally {
       stopWarmUp();
     }
@@ -257,8 +290,8 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
   }
 
   const cpu = cpuMeter(system);
-  const start = performance.now();
-  const timeline = new Timeline(start, TIMELINE_BIN_MS);
+  start = performance.now();
+  timeline = new Timeline(start, TIMELINE_BIN_MS);
   const stop = showProgress(progress, label, start, o.records, () => completed);
   try {
     if (workload === "produce") {
@@ -286,12 +319,7 @@ export async function runWorkload(workload: ClusterWorkload, system: BenchSystem
       });
       await readers.finished;
     } else {
-      const readers = readAll(system, o.records, o, (now, values) => {
-        for (const v of values) latency.record(now - dueTimeOf(v));
-        completed += values.length;
-        timeline.add(now, values.length);
-        last = now;
-      });
+      const readers = e2eReaders!;
       const producing = produceAll(system, o.records, o, { onAck: () => undefined });
       producing.catch(() => readers.stop());
       await Promise.all([producing, readers.finished]);

@@ -6,6 +6,7 @@
  * fetches: opened by the first user, closed when the last one lets go (`SharedConnection`).
  */
 import { connect, type NatsConnection } from "nats";
+import { installNatsBufferPatch } from "../protocol/nats-buffers.js";
 import { FlotillaConnectionError } from "./errors.js";
 
 export interface Requester {
@@ -52,6 +53,7 @@ class NatsRequester implements Requester {
 
 /** Connects to NATS; an unreachable server is a FlotillaConnectionError that says what to do. */
 export const connectNats: RequesterFactory = async (o) => {
+  installNatsBufferPatch();
   try {
     const nc = await connect({
       servers: o.servers,

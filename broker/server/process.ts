@@ -3,6 +3,7 @@
  * stops it gracefully on SIGTERM / SIGINT (leadership handed away first); a second signal exits at once.
  */
 import { Broker } from "./broker.js";
+import { tuneGarbageCollector } from "./gc-tuning.js";
 import { parseBrokerArgs, type BrokerOptions } from "./options.js";
 
 export interface BrokerProcess {
@@ -19,6 +20,7 @@ export interface BrokerProcess {
  */
 export async function runBrokerProcess(options: BrokerOptions | readonly string[], settings: { exitOnStop?: boolean } = {}): Promise<BrokerProcess> {
   const parsed = Array.isArray(options) ? parseBrokerArgs(options as readonly string[]) : (options as BrokerOptions);
+  tuneGarbageCollector();
   // A signal while the broker starts must not kill the process half-way (the default action):
   // remember it, and stop gracefully once started.
   let early: NodeJS.Signals | undefined;

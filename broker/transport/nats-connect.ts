@@ -4,6 +4,7 @@
  */
 import { connect, type ConnectionOptions } from "nats";
 import type { Logger } from "pino";
+import { installNatsBufferPatch } from "../../protocol/nats-buffers.js";
 import { NatsBus } from "./nats-bus.js";
 import { NatsTransport } from "./nats-transport.js";
 import type { BrokerId } from "./transport.js";
@@ -19,6 +20,7 @@ export interface BrokerNatsOptions {
 
 /** Connects both; on failure closes what was opened and throws an error that says what to do. */
 export async function connectBrokerNats(o: BrokerNatsOptions): Promise<{ bus: NatsBus; transport: NatsTransport }> {
+  installNatsBufferPatch();
   const options: ConnectionOptions = {
     servers: o.servers,
     maxReconnectAttempts: -1,
