@@ -7,10 +7,13 @@
  *
  * How a Ready is persisted (see `persist`): the caller sends `rd.messages` first, then calls
  * `persist(rd)`, which starts every write at once — the log append (written by the log's pump,
- * fsynced by the broker's group committer) and the hard state (one LMDB transaction per event
- * turn, for every group that wrote in it) — and resolves when all of them are on disk. Then the
- * caller sends `rd.persistedMessages` and calls `onPersisted(rd.number)`. Because appends resolve
- * in order and LMDB flushes in order, the promises of successive Readies resolve in order too.
+ * fsynced by the broker's group committer) and the hard state if given (one LMDB transaction per
+ * event turn, for every group that wrote in it) — and resolves when all of them are on disk. Then
+ * the caller sends `rd.persistedMessages` and calls `onPersisted(rd.number)`. Because appends
+ * resolve in order and LMDB flushes in order, the promises of successive Readies resolve in order
+ * too. The two are synced separately, so a caller passes a commit index no further than the log is
+ * already durable, and need pass a hard state only when the term or vote changed: the partition
+ * driver (broker/partition/raft-driver.ts) writes commit-only changes lazily, off this path.
  *
  * Reads (`entries`, `term`) are synchronous, as the core wants. Recent entries, the ones replication
  * asks for, come from an in-memory tail of what was persisted (bounded in bytes); older ones are
@@ -37,8 +40,6 @@ export interface RaftStateStore {
   snapshot(group: string): StoredSnapshot | undefined;
   putHardState(group: string, state: HardState): Promise<void>;
   putSnapshot(group: string, snapshot: StoredSnapshot): Promise<void>;
-  applied(group: string): number | undefined;
-  putApplied(group: string, index: number): Promise<void>;
 }
 
 /**
@@ -179,22 +180,6 @@ export class RaftLogStorage {
 
   snapshot(): Snapshot {
     return this.snap;
-  }
-
-  /**
-   * Where to restart applying (RaftConfig.applied): the last recorded applied index, never below
-   * the snapshot (whose state is already in place) and never above the durable commit.
-   */
-  appliedIndex(): number {
-    const recorded = this.state.applied(this.group) ?? 0;
-    return Math.min(Math.max(recorded, this.snap.meta.index), Math.max(this.hard.commit, this.snap.meta.index));
-  }
-
-  /** Notes that entries up to `index` were applied; written with the turn's transaction, not awaited. */
-  recordApplied(index: number): void {
-    this.state.putApplied(this.group, index).catch(() => {
-      // Losing an applied index only means re-applying from an older one after a restart.
-    });
   }
 
   private tailStart(): number | undefined {

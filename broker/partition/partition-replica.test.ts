@@ -785,6 +785,52 @@ test("partition - the checkpoint never records a membership change that is appli
   await waitFor("the checkpoint of the change once it is durable", () => learners()?.includes(4));
 });
 
+test("partition - the stored commit index never passes the replica's own durable log, and catches up once the log is durable", { timeout: 20_000 }, async (t) => {
+  // A checkpoint (with the hard state) on every apply, so applying the held batch writes LMDB at once.
+  const c = new Cluster(t, { checkpointEveryEntries: 1 });
+  const disk = await startWithHeldWrites(c);
+  const leader = await c.leader();
+  const store = c.brokers.get(leader.id)!.store;
+  await leader.produce({ batch: batch("first"), batchId: randomBytes(16), acks: "leader" });
+  const durable = leader.status().lastIndex;
+  disk.hold(leader.id);
+  try {
+    await leader.produce({ batch: batch("slow"), batchId: randomBytes(16), acks: "all" });
+    assert.ok(leader.status().commit > durable, "committed by the followers, beyond the leader's own durable log");
+    await store.write({}); // LMDB writes are ordered: the checkpoint written on apply is on disk now
+    assert.equal(store.hardState(leader.group)?.commit, durable, "a power cut now would find the log ending at the durable index");
+  } finally {
+    disk.release();
+  }
+  await waitFor("the stored commit to catch up once the log is durable", () => store.hardState(leader.group)?.commit === leader.status().commit);
+});
+
+test("partition - replicas killed with a stale checkpoint and commit index apply their logs again: every acked batch is served once, at its offset", async (t) => {
+  const c = new Cluster(t, { checkpointEveryEntries: 1_000_000 });
+  await c.startAll();
+  const leader = await c.leader();
+  for (let i = 0; i < 10; i++) {
+    const { baseOffset } = await leader.produce({ batch: batch(`s${i}`), batchId: randomBytes(16), acks: "all" });
+    assert.equal(baseOffset, BigInt(3 * i));
+  }
+  await c.converge(30n);
+  const served = Buffer.from(await fetchAll(leader));
+  for (const id of [...c.brokers.keys()]) await c.kill(id);
+  for (const b of c.brokers.values()) {
+    // As if no lazy write of the commit index ever landed: the commit and the checkpoint are
+    // those of the bootstrapped membership (entry 1), and the replica's term and vote are kept.
+    const hs = b.store.hardState(leader.group)!;
+    await b.store.putHardState(leader.group, { ...hs, commit: 1 });
+    assert.equal(readCheckpoint(b.store.get(CHECKPOINT_NS, leader.group))?.applied, 1);
+  }
+  await c.startAll();
+  const again = await c.leader();
+  await c.converge(30n);
+  for (const r of c.live()) assert.deepEqual(Buffer.from(await fetchAll(r)), served, `replica ${r.id} serves the same batches`);
+  const { baseOffset } = await again.produce({ batch: batch("after"), batchId: randomBytes(16), acks: "all" });
+  assert.equal(baseOffset, 30n);
+});
+
 test("partition - a leader hands off leadership before a graceful shutdown; nothing acked is lost", async (t) => {
   const c = new Cluster(t);
   await c.startAll();

@@ -441,8 +441,9 @@ export class PartitionReplica {
   }
 
   /**
-   * Records the applied index with the membership as of that index, and the current hard state, in
-   * one LMDB transaction (so the checkpoint's applied index never exceeds the stored commit).
+   * Records the applied index with the membership as of that index, and the hard state (its commit
+   * clamped to the durable log, `RaftDriver.storableHardState`), in one LMDB transaction, so the
+   * checkpoint's applied index never exceeds the stored commit.
    *
    * Entries are applied once committed, possibly before this node's own write of them is durable
    * (applyBeforePersist: a leader answers from its followers' quorum). A crash may then lose them
@@ -459,7 +460,7 @@ export class PartitionReplica {
     this.lastCheckpointApplied = at;
     const value = checkpointValue({ incarnation: this.incarnation, applied: at, conf: this.confState });
     return this.o.stateStore
-      .write({ hardStates: [[this.group, this.driver.hardState]], records: [[CHECKPOINT_NS, this.group, value]] })
+      .write({ hardStates: [[this.group, this.driver.storableHardState]], records: [[CHECKPOINT_NS, this.group, value]] })
       .catch((err: unknown) => this.failStop(err as Error));
   }
 

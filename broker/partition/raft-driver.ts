@@ -20,6 +20,8 @@
  * Hard state (term, vote, commit) lives in LMDB: a term or vote change is written with its Ready
  * and waited for before any vote or acknowledgement that depends on it; commit-only changes are
  * written lazily (see `scheduleCommitWrite`): the commit index is knowledge a node learns again.
+ * Whatever writes it stores `storableHardState`, whose commit index never passes this node's own
+ * durable log (see there why).
  */
 import type { Entry, HardState, Message } from "../../protocol/raft.js";
 import type { RawNode, ReadState, Ready, StateRole } from "../raft/index.js";
@@ -66,9 +68,19 @@ export class RaftDriver {
     this.hs = hardState;
   }
 
-  /** The hard state as of the last Ready handled. */
-  get hardState(): HardState {
-    return this.hs;
+  /**
+   * The hard state as it may be written to LMDB: the commit index clamped to this node's durable
+   * log. LMDB and the segment files are synced separately, so a commit index stored ahead of the
+   * entries it covers could outlive them in a power cut: a leader that applies before its own
+   * write is durable (applyBeforePersist) would find a shorter log, and a follower whose
+   * truncation of a conflicting suffix was lost would find the old entries there and take them
+   * for committed (the core only clamps a stored commit to the log's last index). Entries up to
+   * `persisted` are durable and are the ones this node holds; a commit stored lower than known
+   * is merely learned again from the leader.
+   */
+  get storableHardState(): HardState {
+    const { term, vote, commit } = this.hs;
+    return { term, vote, commit: Math.min(commit, this.node.log.persisted) };
   }
 
   /** Drains in a microtask (once, however many inputs arrive before it). */
@@ -119,8 +131,10 @@ export class RaftDriver {
       const voteOrTerm = hs.term !== this.hs.term || hs.vote !== this.hs.vote;
       this.hs = hs;
       this.handler.onHardState(hs);
-      if (voteOrTerm) work.hardState = hs;
-      else this.scheduleCommitWrite();
+      const storable = this.storableHardState;
+      if (voteOrTerm) work.hardState = storable;
+      // A commit-only change, or a commit the durable log held back, is written later.
+      if (!voteOrTerm || storable.commit < hs.commit) this.scheduleCommitWrite();
     }
     if (work.entries.length > 0 || work.hardState) writes.push(this.storage.persist(work));
     if (rd.softState) this.handler.onSoftState(rd.softState.role, rd.softState.leader);
@@ -169,14 +183,17 @@ export class RaftDriver {
    * A commit-only hard state change is not waited for and not written at once: the commit index is
    * knowledge a restarted node learns again from its leader, so one LMDB write per second (or with
    * the next vote, term or checkpoint, which all carry the latest hard state) is enough, instead of
-   * an LMDB commit and sync for every Ready.
+   * an LMDB commit and sync for every Ready. A write that the durable log held back is tried again
+   * a second later, so an idle group's stored commit catches up with its last batch.
    */
   private scheduleCommitWrite(): void {
     if (this.commitWriteTimer) return;
     this.commitWriteTimer = setTimeout(() => {
       this.commitWriteTimer = undefined;
       if (this.handler.isStopped()) return;
-      this.stateStore.putHardState(this.group, this.hs).catch((err: unknown) => this.handler.failStop(err as Error));
+      const hs = this.storableHardState;
+      this.stateStore.putHardState(this.group, hs).catch((err: unknown) => this.handler.failStop(err as Error));
+      if (hs.commit < this.hs.commit) this.scheduleCommitWrite();
     }, 1000);
     this.commitWriteTimer.unref();
   }

@@ -35,10 +35,7 @@ test("state store - hard state, snapshot metadata and records survive a reopen",
   ]);
   await again.put("offsets", "group-a/orders-0", undefined);
   assert.equal(again.get("offsets", "group-a/orders-0"), undefined);
-  await again.putApplied("orders-0", 39);
-  assert.equal(again.applied("orders-0"), 39);
   await again.removeGroup("orders-0");
-  assert.equal(again.applied("orders-0"), undefined);
   assert.equal(again.hardState("orders-0"), undefined);
   assert.equal(again.snapshot("orders-0"), undefined);
   await again.close();

@@ -86,21 +86,6 @@ export class StateStore {
     }
   }
 
-  /** The last index a group applied, as recorded by `putApplied`. */
-  applied(group: string): number | undefined {
-    const v = this.records.get(recordKey(APPLIED_NAMESPACE, group));
-    return typeof v === "number" ? v : undefined;
-  }
-
-  /**
-   * Records the applied index. It need not be durable (after a crash a group re-applies from an
-   * older index, which a partition's apply tolerates), so callers usually do not await this; it
-   * still lands in the turn's transaction, after the hard state it depends on.
-   */
-  putApplied(group: string, index: number): Promise<void> {
-    return this.write({ records: [[APPLIED_NAMESPACE, group, index]] });
-  }
-
   putHardState(group: string, state: HardState): Promise<void> {
     return this.write({ hardStates: [[group, state]] });
   }
@@ -128,12 +113,11 @@ export class StateStore {
     await this.root.flushed;
   }
 
-  /** Removes a group's hard state, snapshot and applied index (the replica was deleted). */
+  /** Removes a group's hard state and snapshot (the replica was deleted). */
   async removeGroup(group: string): Promise<void> {
     await this.root.transaction(() => {
       void this.hard.remove(group);
       void this.snaps.remove(group);
-      void this.records.remove(recordKey(APPLIED_NAMESPACE, group));
     });
     await this.root.flushed;
   }
@@ -144,9 +128,6 @@ export class StateStore {
     await this.root.close();
   }
 }
-
-/** Where applied indexes live among the named records. */
-const APPLIED_NAMESPACE = "raft-applied";
 
 /** Namespaces cannot contain NUL, so "ns\0key" keys never collide and sort by namespace. */
 function recordKey(namespace: string, key: string): string {
