@@ -5,8 +5,9 @@
  * a request nobody is subscribed to fails with "no responders" at once, an unanswered one times out.
  *
  * Delivery is asynchronous (`setImmediate`, FIFO, so order per publisher is kept and timers and I/O
- * run between deliveries, as in-process-transport.ts does for Raft). Payloads are copied on publish:
- * a publisher may reuse its buffer as soon as publish returns, as it may with nats.js.
+ * run between deliveries, as in-process-transport.ts does for Raft). Payloads are copied on publish
+ * (stricter than nats.js, which writes a large payload from the publisher's memory after publish
+ * returns: see message-bus.ts).
  */
 import { DEFAULT_MAX_PAYLOAD } from "./in-process-transport.js";
 import { BusError, BusErrorCode, type BusHandler, type BusMessage, type BusSubscription, type MessageBus } from "./message-bus.js";

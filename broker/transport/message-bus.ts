@@ -34,7 +34,11 @@ export interface MessageBus {
   subscribe(subject: string, options: { queue?: string }, handler: BusHandler): BusSubscription;
   /** Request/reply; rejects with a `BusError`-shaped error (`code` "503", "TIMEOUT", …). */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  /** Fire-and-forget. */
+  /**
+   * Fire-and-forget. `data` must stay unmodified until a later `flush()` resolves: over NATS a large
+   * payload is written from it after publish returns (protocol/nats-buffers.ts). The same holds for
+   * `respond`.
+   */
   publish(subject: string, data: Uint8Array): void;
   /** Resolves once everything published so far has left this process. */
   flush(): Promise<void>;
