@@ -14,8 +14,9 @@ import { Workload } from "./workload.js";
  */
 export const LIVENESS_BOUND = 200;
 /**
- * ...and every member, learners too, must have applied that proposal within this many: a member
- * far behind catches up one small App at a time, but one that is stuck never does.
+ * ...and every member, learners too, must have applied that proposal within this many, with no
+ * proposal after it (the settle phase): a member far behind catches up one small App at a time,
+ * but one that is stuck never does.
  */
 export const CONVERGENCE_BOUND = 2 * LIVENESS_BOUND;
 
@@ -93,13 +94,13 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
       while (freshIndex === 0) {
         if (cluster.now - healedAt >= LIVENESS_BOUND) throw livenessViolation(cluster, healedAt, 0);
         cluster.step();
-        workload.tick(false);
+        workload.tick("heal");
       }
       maxRecoveryTicks = Math.max(maxRecoveryTicks, cluster.now - healedAt);
       while (cluster.lagging(freshIndex).length > 0) {
         if (cluster.now - healedAt >= CONVERGENCE_BOUND) throw livenessViolation(cluster, healedAt, freshIndex);
         cluster.step();
-        workload.tick(false);
+        workload.tick("settle");
       }
       if (faultTicks >= options.steps) break;
       faultPhase = true;
@@ -108,7 +109,7 @@ export function runSeed(seed: number, options: SimOptions): SeedResult {
       for (let i = 0; i < len; i++) {
         cluster.step();
         faults.tick();
-        workload.tick(true);
+        workload.tick("fault");
       }
       faultTicks += len;
     }

@@ -11,6 +11,13 @@ const TRANSITIONS = ["auto", "auto", "joint-implicit", "joint-explicit"] as cons
 const HEAL_PROPOSE_EVERY = 4;
 
 /**
+ * fault: faults and operators at work; heal: the cluster must elect a leader and commit a fresh
+ * proposal; settle: every member must apply it with no proposal after it, so that only heartbeats
+ * can bring a follower the last commit index (what a lazily propagated commit relies on).
+ */
+export type Phase = "fault" | "heal" | "settle";
+
+/**
  * What the outside world asks of the cluster: clients proposing unique payloads and reading all the
  * time, operators changing membership and moving leadership, and nodes snapshotting their state.
  * Membership changes and transfers happen only in fault phases, in flight with the faults.
@@ -37,11 +44,12 @@ export class Workload {
     this.seenMembers = cluster.members();
   }
 
-  tick(faultPhase: boolean): void {
+  tick(phase: Phase): void {
     const p = this.profile;
+    const faultPhase = phase === "fault";
     // While the cluster recovers, clients propose at a slow steady pace: slow so that a healed
     // cluster can drain its backlog, steady so that liveness never waits on a lucky draw.
-    if (faultPhase ? this.rng.chance(p.proposeRate) : this.cluster.now % HEAL_PROPOSE_EVERY === 0) this.propose();
+    if (faultPhase ? this.rng.chance(p.proposeRate) : phase === "heal" && this.cluster.now % HEAL_PROPOSE_EVERY === 0) this.propose();
     if (this.rng.chance(p.readRate)) this.read();
     if (this.rng.chance(p.snapshotRate)) this.snapshot();
     if (this.retryOn !== undefined) {
